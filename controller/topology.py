@@ -1,0 +1,214 @@
+"""A traffic light's signal groups and phases, read from the running SUMO network.
+
+Signal groups are the light's controlled links grouped by incoming edge and turn
+direction (one group per "northbound left", say). Phases are the green stages of the
+light's own program; yellow and all-red come from the transition stages that follow each
+green. Times the program does not give fall back to the defaults below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+# Defaults for programs that give no minimum or maximum (static programs, where
+# minDur = maxDur = duration). Eight seconds lets a standing queue of motorcycles start
+# and is above the 7 s floor common in practice; 90 s bounds any one red for the others.
+DEFAULT_MIN_GREEN_S = 8.0
+DEFAULT_MAX_GREEN_S = 90.0
+DEFAULT_YELLOW_S = 3.0
+DEFAULT_ALL_RED_S = 2.0
+DEFAULT_MIN_CYCLE_S = 30.0
+DEFAULT_MAX_CYCLE_S = 150.0
+
+TURN_NAMES = {"s": "through", "l": "left", "L": "left", "r": "right", "R": "right",
+              "t": "uturn", "invalid": "other"}
+_GREEN = "Gg"
+
+
+@dataclass(frozen=True)
+class Link:
+    index: int
+    in_lane: str
+    out_lane: str
+    direction: str
+
+    @property
+    def in_edge(self) -> str:
+        return self.in_lane.rsplit("_", 1)[0]
+
+    @property
+    def out_edge(self) -> str:
+        return self.out_lane.rsplit("_", 1)[0]
+
+
+@dataclass(frozen=True)
+class SignalGroupLayout:
+    id: str
+    link_indices: tuple[int, ...]
+    in_lanes: tuple[str, ...]
+    lanes: float  # lanes it uses, a shared lane counted as a fraction
+    approach: str
+    turn: str
+
+
+@dataclass(frozen=True)
+class PhaseLayout:
+    id: str
+    green_state: str  # SUMO link-state letters shown during this phase's green
+    group_ids: tuple[str, ...]
+    # Groups whose every link is 'g' (must yield) in this phase: permissive turns.
+    permissive_group_ids: tuple[str, ...]
+    min_green_s: float
+    max_green_s: float
+    yellow_s: float
+    all_red_s: float
+    program_green_s: float  # the program's own green, the fallback plan
+
+
+@dataclass(frozen=True)
+class JunctionLayout:
+    tls_id: str
+    links: tuple[Link, ...]
+    groups: tuple[SignalGroupLayout, ...]
+    phases: tuple[PhaseLayout, ...]
+    min_cycle_s: float = DEFAULT_MIN_CYCLE_S
+    max_cycle_s: float = DEFAULT_MAX_CYCLE_S
+    group_of_link: dict[int, str] = field(default_factory=dict, repr=False)
+    group_of_turn: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+
+    @property
+    def in_lanes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(link.in_lane for link in self.links))
+
+
+class UncontrollableLight(ValueError):
+    """A traffic light whose program this controller cannot drive; says why."""
+
+
+def read_layout(sumo, tls_id: str) -> JunctionLayout:
+    """Reads the layout of ``tls_id`` from a running simulation (libsumo or traci)."""
+    links = _links(sumo, tls_id)
+    if not links:
+        raise UncontrollableLight(f"traffic light {tls_id}: it controls no links")
+    groups, group_of_link = _groups(links)
+    program = sumo.trafficlight.getProgram(tls_id)
+    logics = [lg for lg in sumo.trafficlight.getAllProgramLogics(tls_id)
+              if lg.programID == program]
+    if not logics:
+        raise UncontrollableLight(f"traffic light {tls_id}: program {program!r} not found")
+    phases = _phases(tls_id, logics[0].phases, len(links), group_of_link)
+    group_of_turn = {(link.in_edge, link.out_edge): group_of_link[link.index] for link in links}
+    served = {gid for phase in phases for gid in phase.group_ids}
+    # Groups that no phase serves (say, links that are always red) are dropped: the
+    # controller keeps them red, which is what the program did.
+    groups = tuple(g for g in groups if g.id in served)
+    return JunctionLayout(tls_id, tuple(links), groups, phases,
+                          group_of_link=group_of_link, group_of_turn=group_of_turn)
+
+
+def _links(sumo, tls_id: str) -> list[Link]:
+    links = []
+    for index, connections in enumerate(sumo.trafficlight.getControlledLinks(tls_id)):
+        if not connections:
+            continue  # an unused signal index
+        in_lane, out_lane, _via = connections[0]
+        direction = "s"
+        for link in sumo.lane.getLinks(in_lane):
+            if link[0] == out_lane:
+                direction = link[6]
+                break
+        links.append(Link(index, in_lane, out_lane, direction))
+    return links
+
+
+def _groups(links: list[Link]) -> tuple[list[SignalGroupLayout], dict[int, str]]:
+    by_key: dict[tuple[str, str], list[Link]] = {}
+    for link in links:
+        turn = TURN_NAMES.get(link.direction, "other")
+        by_key.setdefault((link.in_edge, turn), []).append(link)
+    lane_users: dict[str, int] = {}
+    for members in by_key.values():
+        for lane in {link.in_lane for link in members}:
+            lane_users[lane] = lane_users.get(lane, 0) + 1
+    groups, group_of_link = [], {}
+    for (edge, turn), members in by_key.items():
+        gid = f"{edge}:{turn}"
+        lanes = tuple(dict.fromkeys(link.in_lane for link in members))
+        share = sum(1.0 / lane_users[lane] for lane in lanes)
+        groups.append(SignalGroupLayout(gid, tuple(link.index for link in members), lanes,
+                                        share, edge, turn))
+        for link in members:
+            group_of_link[link.index] = gid
+    return groups, group_of_link
+
+
+def _phases(tls_id, program_phases, link_count: int, group_of_link: dict[int, str]):
+    phases = []
+    n = len(program_phases)
+    for i, phase in enumerate(program_phases):
+        state = phase.state
+        if len(state) < link_count:
+            raise UncontrollableLight(
+                f"traffic light {tls_id}: phase {i} state has {len(state)} letters "
+                f"for {link_count} links")
+        if "y" in state or "u" in state or not any(c in _GREEN for c in state):
+            continue
+        groups = tuple(dict.fromkeys(
+            group_of_link[k] for k, c in enumerate(state) if c in _GREEN and k in group_of_link))
+        if not groups:
+            continue  # a phase that serves no movement
+        protected = {group_of_link[k] for k, c in enumerate(state)
+                     if c == "G" and k in group_of_link}
+        permissive = tuple(g for g in groups if g not in protected)
+        yellow, all_red = _clearance_after(program_phases, i, n)
+        duration = float(phase.duration)
+        min_dur, max_dur = float(phase.minDur), float(phase.maxDur)
+        actuated_bounds = 0 < min_dur < max_dur
+        min_green = min_dur if actuated_bounds else min(DEFAULT_MIN_GREEN_S, duration)
+        max_green = max_dur if actuated_bounds and max_dur < 1e5 else max(
+            DEFAULT_MAX_GREEN_S, duration)
+        phases.append(PhaseLayout(
+            id=f"p{len(phases)}",
+            green_state=state,
+            group_ids=groups,
+            permissive_group_ids=permissive,
+            min_green_s=max(1.0, min_green),
+            max_green_s=max_green,
+            yellow_s=max(yellow, DEFAULT_YELLOW_S),
+            all_red_s=all_red,
+            program_green_s=max(duration, min_green),
+        ))
+    if not phases:
+        raise UncontrollableLight(f"traffic light {tls_id}: its program has no green phase")
+    return _merge_repeats(phases)
+
+
+def _clearance_after(program_phases, i: int, n: int) -> tuple[float, float]:
+    """Yellow and all-red durations of the transition stages after green phase ``i``."""
+    yellow = all_red = 0.0
+    for step in range(1, n):
+        phase = program_phases[(i + step) % n]
+        state = phase.state
+        if "y" in state or "u" in state:
+            yellow += phase.duration
+        elif not any(c in _GREEN for c in state):
+            all_red += phase.duration
+        else:
+            break
+    if yellow == 0:
+        yellow = DEFAULT_YELLOW_S
+    if all_red == 0:
+        all_red = DEFAULT_ALL_RED_S
+    return yellow, all_red
+
+
+def _merge_repeats(phases: list[PhaseLayout]) -> tuple[PhaseLayout, ...]:
+    """Drops a phase identical in state to the one before it (some programs split one green)."""
+    kept: list[PhaseLayout] = []
+    for phase in phases:
+        if kept and kept[-1].green_state == phase.green_state:
+            continue
+        kept.append(phase)
+    if len(kept) > 1 and kept[0].green_state == kept[-1].green_state:
+        kept.pop()
+    return tuple(replace(phase, id=f"p{i}") for i, phase in enumerate(kept))

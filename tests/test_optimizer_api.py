@@ -1,0 +1,171 @@
+"""The optimizer's gRPC API over a real socket: plans, refusals, health and reflection."""
+
+from __future__ import annotations
+
+import math
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from protos import optimizer_v1_pb2 as pb
+from protos import optimizer_v1_pb2_grpc as pb_grpc
+from tests.helpers import report, two_phase_request
+
+
+@pytest.fixture()
+def channel(optimizer):
+    with grpc.insecure_channel(optimizer.address) as channel:
+        yield channel
+
+
+@pytest.fixture()
+def stub(channel):
+    return pb_grpc.SignalOptimizerStub(channel)
+
+
+def test_register_then_plan(stub) -> None:
+    registered = stub.RegisterJunction(two_phase_request("api-ok"), timeout=5)
+    assert registered.lost_time_s == 10
+    assert registered.min_feasible_cycle_s == 20
+
+    first = stub.ComputePlan(report("api-ok", policy=pb.WEBSTER, A={"motorcycle": 1800},
+                                    B={"car": 360}), timeout=5)
+    second = stub.ComputePlan(report("api-ok", A={"motorcycle": 1800}, B={"car": 360}),
+                              timeout=5)
+
+    assert first.cycle_s == 40 and [g.green_s for g in first.greens] == [18, 12]
+    assert first.policy == pb.WEBSTER and first.reason.startswith("webster")
+    assert second.plan_version == first.plan_version + 1
+    assert second.policy == pb.ADAPTIVE and second.reason.startswith("adaptive")
+    assert 20 <= second.cycle_s <= 120
+    assert sum(g.green_s for g in second.greens) + 10 == second.cycle_s
+    assert second.expected_delay_s > 0
+
+
+def _bad_plan(junction_id: str, **counts) -> pb.PlanRequest:
+    return report(junction_id, A=counts)
+
+
+@pytest.mark.parametrize(
+    ("request_", "code", "message"),
+    [
+        pytest.param(_bad_plan("nowhere", car=1), grpc.StatusCode.FAILED_PRECONDITION,
+                     "junction 'nowhere' is not registered", id="unknown-junction"),
+        pytest.param(_bad_plan("api-bad", car=-3), grpc.StatusCode.INVALID_ARGUMENT,
+                     "movements[0].counts.car: must be at least 0", id="negative-count"),
+        pytest.param(_bad_plan("api-bad", motorcycle=math.nan),
+                     grpc.StatusCode.INVALID_ARGUMENT,
+                     "movements[0].counts.motorcycle: must be a finite number", id="nan-count"),
+        pytest.param(report("api-bad", C={"car": 1}), grpc.StatusCode.INVALID_ARGUMENT,
+                     "movements[0].signal_group_id: junction 'api-bad' has no signal group 'C'",
+                     id="unknown-group"),
+        pytest.param(report("api-bad", interval_s=0, A={"car": 1}),
+                     grpc.StatusCode.INVALID_ARGUMENT, "interval_s: must be greater than 0",
+                     id="zero-interval"),
+    ],
+)
+def test_bad_plan_requests_are_refused(stub, request_, code, message) -> None:
+    stub.RegisterJunction(two_phase_request("api-bad"), timeout=5)
+
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ComputePlan(request_, timeout=5)
+
+    assert caught.value.code() == code
+    assert message in caught.value.details()
+
+
+def _unserved_group():
+    request = two_phase_request("api-reg")
+    request.signal_groups.append(pb.SignalGroup(id="C", lanes=1))
+    return request
+
+
+def _infeasible_cycle():
+    return two_phase_request("api-reg", min_cycle_s=10, max_cycle_s=15)
+
+
+def _short_yellow():
+    request = two_phase_request("api-reg")
+    request.phases[1].yellow_s = 2
+    return request
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        pytest.param(_unserved_group, "signal_groups[2]: group 'C' is served by no phase",
+                     id="unserved-movement"),
+        pytest.param(_infeasible_cycle, "max_cycle_s: no feasible cycle: minimum greens plus "
+                     "clearances need 20 s, above max_cycle_s 15", id="no-feasible-cycle"),
+        pytest.param(_short_yellow, "phases[1].yellow_s: must be at least 3", id="short-yellow"),
+        pytest.param(lambda: two_phase_request(""), "junction_id: must not be empty",
+                     id="empty-id"),
+    ],
+)
+def test_bad_registrations_are_refused(stub, build, message) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.RegisterJunction(build(), timeout=5)
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in caught.value.details()
+
+
+def test_a_bad_request_does_not_disturb_other_junctions(stub) -> None:
+    stub.RegisterJunction(two_phase_request("api-steady"), timeout=5)
+    before = stub.ComputePlan(report("api-steady", A={"car": 300}, B={"car": 300}), timeout=5)
+
+    with pytest.raises(grpc.RpcError):
+        stub.ComputePlan(report("api-steady", A={"car": -1}), timeout=5)
+    after = stub.ComputePlan(report("api-steady", A={"car": 300}, B={"car": 300}), timeout=5)
+
+    assert after.plan_version == before.plan_version + 1
+
+
+def test_health_reports_serving(channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "nhip.optimizer.v1.SignalOptimizer"):
+        answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_service(channel) -> None:
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+
+    answer = next(iter(reflection.ServerReflectionInfo(iter([request]), timeout=5)))
+
+    names = {s.name for s in answer.list_services_response.service}
+    assert "nhip.optimizer.v1.SignalOptimizer" in names
+    assert "grpc.health.v1.Health" in names
+
+
+def test_corridor_gives_priority_then_lapses(stub) -> None:
+    stub.RegisterJunction(two_phase_request("api-corridor"), timeout=5)
+    corridor = pb.CorridorRequest(
+        corridor_id="amb-1", duration_s=60, incident_id="inc-9",
+        steps=[pb.CorridorStep(junction_id="api-corridor", signal_group_id="B")])
+
+    granted = stub.RequestCorridor(corridor, timeout=5)
+    during = stub.ComputePlan(report("api-corridor", A={"car": 600}, B={"car": 60}), timeout=5)
+    cancelled = stub.CancelCorridor(pb.CancelCorridorRequest(corridor_id="amb-1"), timeout=5)
+    after = stub.ComputePlan(report("api-corridor", A={"car": 600}, B={"car": 60}), timeout=5)
+
+    assert granted.active and list(granted.junction_ids) == ["api-corridor"]
+    assert [g.green_s for g in during.greens] == [5, 60]
+    assert "emergency priority" in during.reason
+    assert list(cancelled.junction_ids) == ["api-corridor"] and not cancelled.active
+    assert "emergency" not in after.reason
+
+
+def test_corridor_for_unknown_group_is_refused(stub) -> None:
+    stub.RegisterJunction(two_phase_request("api-corridor2"), timeout=5)
+    corridor = pb.CorridorRequest(corridor_id="amb-2", duration_s=60, steps=[
+        pb.CorridorStep(junction_id="api-corridor2", signal_group_id="Z")])
+
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.RequestCorridor(corridor, timeout=5)
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "steps[0].signal_group_id" in caught.value.details()
