@@ -70,6 +70,7 @@ class JunctionDetectors:
         self._seen: dict[str, float] = {}
         self._class_of: dict[str, str] = {}
         self.jam_m: dict[str, float] = {}
+        self.present: dict[str, int] = {}  # vehicles in each lane's zone at the last sample
         self.reset()
 
     def reset(self) -> None:
@@ -89,7 +90,9 @@ class JunctionDetectors:
         for lane, det in self.lane_detectors.items():
             self.jam_m[lane] = sumo.lanearea.getJamLengthMeters(det)
             occupancy[lane] = sumo.lanearea.getLastStepOccupancy(det) / 100.0
-            for vid in sumo.lanearea.getLastStepVehicleIDs(det):
+            vehicles = sumo.lanearea.getLastStepVehicleIDs(det)
+            self.present[lane] = len(vehicles)
+            for vid in vehicles:
                 if vid not in self._seen:
                     self._arrival(sumo, vid, lane)
                 self._seen[vid] = time_s
@@ -101,6 +104,9 @@ class JunctionDetectors:
             stale = [v for v, t in self._seen.items() if time_s - t > self.MEMORY_S]
             for vid in stale:
                 del self._seen[vid]
+
+    def vehicles_on(self, lane: str) -> int:
+        return self.present.get(lane, 0)
 
     def _arrival(self, sumo, vid: str, lane: str) -> None:
         in_edge = lane.rsplit("_", 1)[0]

@@ -8,6 +8,10 @@ column order ATSPM tools read (timestamp, event code, parameter).
 Codes follow the Indiana Traffic Signal Hi Resolution Data Logger Enumerations
 (Sturdevant et al., Purdue/INDOT, 2012). Signal groups are logged with the overlap codes
 (61-65) and their 1-based position in the junction's group list as parameter.
+Detectors (81/82) are numbered by the 1-based position of their lane in the junction's
+incoming-lane list. The hold/call/omit (41-47) and alarm (174) codes were taken from
+the same enumeration from memory and should be checked against it before an ATSPM
+server reads these logs.
 """
 
 from __future__ import annotations
@@ -34,6 +38,13 @@ class EventCode(IntEnum):
     PHASE_BEGIN_RED_CLEARANCE = 10
     PHASE_END_RED_CLEARANCE = 11
     PHASE_INACTIVE = 12
+    # Operator and external-controller inputs (NTCIP hold, call, omit).
+    PHASE_HOLD_ACTIVE = 41
+    PHASE_HOLD_RELEASED = 42
+    PHASE_CALL_REGISTERED = 43
+    PHASE_CALL_DROPPED = 44
+    PHASE_OMIT_ON = 46
+    PHASE_OMIT_OFF = 47
     GROUP_BEGIN_GREEN = 61
     GROUP_BEGIN_YELLOW = 63
     GROUP_BEGIN_RED = 64
@@ -43,6 +54,14 @@ class EventCode(IntEnum):
     CYCLE_LENGTH_CHANGE = 132
     OFFSET_CHANGE = 133
     FLASH_STATUS_CHANGE = 173
+    # Raised by the conflict monitor; the parameter is the rule (see ALARM_RULES).
+    UNIT_ALARM_STATUS_1_CHANGE = 174
+
+
+# Parameters of UNIT_ALARM_STATUS_1_CHANGE: which monitor rule refused a state.
+ALARM_RULES = {"conflict": 1, "min_green": 2, "no_yellow": 3, "short_yellow": 4,
+               "bad_sequence": 5, "clearance": 6, "max_red": 7, "malformed": 8,
+               "unsafe_timing": 9}
 
 
 # Colour letters as SUMO writes them, folded to the three a driver sees.
@@ -73,6 +92,7 @@ class EventLog:
         group_ids: Iterable[str],
         start_utc: dt.datetime | None = None,
         path: Path | None = None,
+        sink=None,
     ) -> None:
         self.junction_id = junction_id
         self.group_ids = list(group_ids)
@@ -87,6 +107,9 @@ class EventLog:
         }
         self._file = path.open("a", newline="", encoding="utf-8") if path else None
         self._writer = csv.writer(self._file) if self._file else None
+        # Anything with ``write(utc, code, param)``, e.g. a DailyCsvSink that keeps the
+        # log on disk per day for audits.
+        self._sink = sink
 
     def utc(self, time_s: float) -> dt.datetime:
         """The UTC instant of a controller time, rounded to the millisecond."""
@@ -104,6 +127,8 @@ class EventLog:
         if self._writer is not None:
             stamp = self.utc(time_s).isoformat(timespec="milliseconds")
             self._writer.writerow([stamp, int(code), param])
+        if self._sink is not None:
+            self._sink.write(self.utc(time_s), int(code), param)
 
     def record_signal_state(self, time_s: float, colours: dict[str, str]) -> None:
         """Logs each signal group whose colour differs from the last one logged."""
@@ -136,6 +161,8 @@ class EventLog:
                 writer.writerow([stamp, int(event.code), event.param])
 
     def close(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -3,7 +3,9 @@
 A cycle serves the phases in order; each green is followed by yellow and then all-red
 for the links that lose their green, while links green in both phases stay green.
 Greens come from the current plan, which is swapped only at a cycle boundary, so a
-phase is never cut short by a plan change.
+phase is never cut short by a plan change. A phase with no demand may be skipped (the
+``has_demand`` callback says so); the sequence then goes straight to the next one, with
+the clearance that pair of phases needs.
 """
 
 from __future__ import annotations
@@ -65,17 +67,16 @@ class PhaseTimer:
         layout: JunctionLayout,
         plan: CyclePlan,
         on_cycle_start: Callable[[float], CyclePlan] | None = None,
+        has_demand: Callable[[int], bool] | None = None,
     ) -> None:
         self.layout = layout
         self.plan = plan
         self.on_cycle_start = on_cycle_start
-        n = len(layout.phases)
-        self._transitions = [
-            transition_states(layout.phases[i].green_state,
-                              layout.phases[(i + 1) % n].green_state)
-            for i in range(n)
-        ]
+        self.has_demand = has_demand
+        self._transitions: dict[tuple[int, int], tuple[str, str]] = {}
         self.phase = 0
+        self.next_phase = 1 % len(layout.phases)
+        self.skipped = 0
         self.stage = "green"
         self.remaining = plan.greens_s[0]
         self.elapsed_in_stage = 0.0
@@ -84,18 +85,24 @@ class PhaseTimer:
     def state(self) -> str:
         if self.stage == "green":
             return self.layout.phases[self.phase].green_state
-        yellow, all_red = self._transitions[self.phase]
+        key = (self.phase, self.next_phase)
+        if key not in self._transitions:
+            self._transitions[key] = transition_states(
+                self.layout.phases[self.phase].green_state,
+                self.layout.phases[self.next_phase].green_state)
+        yellow, all_red = self._transitions[key]
         return yellow if self.stage == "yellow" else all_red
 
     def green_elapsed_s(self) -> float | None:
         """Seconds into the current green, or None outside green."""
         return self.elapsed_in_stage if self.stage == "green" else None
 
-    def end_green(self) -> None:
-        """Ends the current green at the next step (a gap-out); the caller has checked
-        that its minimum has been served."""
+    def end_green(self, step_s: float) -> None:
+        """Ends the current green with the coming step of ``step_s`` (a gap-out or a
+        force-off), so the yellow after it starts whole; the caller has checked that the
+        minimum green is served."""
         if self.stage == "green":
-            self.remaining = 0.0
+            self.remaining = min(self.remaining, step_s)
 
     def advance(self, time_s: float, dt: float) -> list[tuple[str, int]]:
         """Moves the clock on by ``dt``; returns the (stage, phase) changes it made."""
@@ -111,15 +118,30 @@ class PhaseTimer:
         phase = self.layout.phases[self.phase]
         carry = self.remaining  # zero or slightly negative: keeps the clock exact
         if self.stage == "green":
+            self.next_phase = self._choose_next()
             self.stage, self.remaining = "yellow", phase.yellow_s
         elif self.stage == "yellow" and phase.all_red_s > 0:
             self.stage, self.remaining = "all_red", phase.all_red_s
         else:
-            self.phase = (self.phase + 1) % len(self.layout.phases)
-            if self.phase == 0:
+            wrapped = self.next_phase <= self.phase
+            self.phase = self.next_phase
+            if wrapped:
                 self.cycle_started_at = time_s
                 if self.on_cycle_start is not None:
                     self.plan = self.on_cycle_start(time_s)
             self.stage, self.remaining = "green", self.plan.greens_s[self.phase]
         self.remaining += carry
         self.elapsed_in_stage = 0.0
+
+    def _choose_next(self) -> int:
+        """The next phase in sequence that has demand; the very next if none has."""
+        n = len(self.layout.phases)
+        following = (self.phase + 1) % n
+        if self.has_demand is None:
+            return following
+        for step in range(1, n):
+            candidate = (self.phase + step) % n
+            if self.has_demand(candidate):
+                self.skipped += step - 1
+                return candidate
+        return following

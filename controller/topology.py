@@ -212,3 +212,15 @@ def _merge_repeats(phases: list[PhaseLayout]) -> tuple[PhaseLayout, ...]:
     if len(kept) > 1 and kept[0].green_state == kept[-1].green_state:
         kept.pop()
     return tuple(replace(phase, id=f"p{i}") for i, phase in enumerate(kept))
+
+
+def group_colours(layout: JunctionLayout, state: str) -> dict[str, str]:
+    """What each signal group shows for a link state: 'G' if any of its links may go,
+    else 'y' if any shows yellow, else 'r'."""
+    from controller.eventlog import fold_colour
+
+    colours = {}
+    for group in layout.groups:
+        letters = {fold_colour(state[k]) for k in group.link_indices}
+        colours[group.id] = "G" if "G" in letters else ("y" if "y" in letters else "r")
+    return colours

@@ -14,7 +14,12 @@ import sys
 
 COMMAND_MODULES = [
     "nhip.demo",
+    "nhip.validate",
     "optimizer.cli",
+    "vision.cli",
+    "incidents.cli",
+    "centre.cli",
+    "optimizer.certs",
 ]
 
 

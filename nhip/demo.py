@@ -12,15 +12,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import multiprocessing
+import os
+import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 log = logging.getLogger("nhip.demo")
 
 CONTROLLERS = ("fixed", "actuated", "adaptive")
+MAX_DURATION_S = 86400.0
+# Demo rows and the simulation controller each one runs.
+RUNS = {"fixed": "webster", "actuated": "actuated", "adaptive": "adaptive", "program": "program"}
 LABELS = {
     "fixed": "fixed (Webster)",
     "actuated": "actuated (SUMO)",
@@ -36,11 +39,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scenario", default="tan_phong", help="scenario name")
     parser.add_argument("--duration", type=_positive, default=3600.0,
                         help="simulated seconds of demand (default 3600, the peak hour)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed for demand and SUMO")
+    parser.add_argument("--seed", type=_seed, default=1, help="random seed for demand and SUMO")
     parser.add_argument("--out", type=Path, help="write summary.json and queues.png here")
     parser.add_argument("--controllers", default=",".join(CONTROLLERS),
                         help="comma-separated subset of: fixed, actuated, adaptive, program")
-    parser.add_argument("--jobs", type=int, default=0,
+    parser.add_argument("--jobs", type=_jobs, default=0,
                         help="parallel simulations (default: one per controller)")
     parser.add_argument("--gui", action="store_true",
                         help="watch the adaptive run in sumo-gui (uses traci; one run only)")
@@ -48,27 +51,62 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 < value <= MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {MAX_DURATION_S:g} s (a day), got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**31:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2^31-1, got {text}")
+    return value
+
+
+def _jobs(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 64 (0: one per controller), "
+                                         f"got {text}")
     return value
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from nhip.optimizer_process import OptimizerProcess
     from sumo_networks import scenario
-    from sumo_networks.demand import hourly_flows, write_routes
 
-    chosen = tuple(c.strip() for c in args.controllers.split(",") if c.strip())
+    chosen = tuple(dict.fromkeys(c.strip() for c in args.controllers.split(",") if c.strip()))
     unknown = set(chosen) - set(LABELS)
     if unknown or not chosen:
         raise SystemExit(f"--controllers: unknown {sorted(unknown)}; pick from {sorted(LABELS)}")
     if args.gui:
+        if not os.environ.get("DISPLAY"):
+            raise SystemExit("--gui: no display (DISPLAY is not set); run without --gui")
         chosen = ("adaptive",)
-    sc = scenario(args.scenario)
+    try:
+        sc = scenario(args.scenario)
+    except ValueError as error:
+        raise SystemExit(f"--scenario: {error}") from None
+    if args.out is not None:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SystemExit(f"--out: cannot use {args.out} as a folder ({error.strerror})")
+        return _demo(args, chosen, sc, args.out)
+    with tempfile.TemporaryDirectory(prefix="nhip-demo-") as scratch:
+        return _demo(args, chosen, sc, Path(scratch))
+
+
+def _demo(args: argparse.Namespace, chosen: tuple[str, ...], sc, workdir: Path) -> int:
+    from nhip.optimizer_process import OptimizerProcess
+    from nhip.parallel import run_parallel
+    from sumo_networks.demand import hourly_flows, write_routes
+
     spec = sc.demand_spec()
-    workdir = args.out or Path(tempfile.mkdtemp(prefix="nhip-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
     routes = workdir / "routes.rou.xml"
     trips = write_routes(spec, routes, args.duration, args.seed)
     print(f"{spec.get('title', sc.name)}: {trips} vehicles over {args.duration:g} s, "
@@ -76,10 +114,15 @@ def run_demo(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     with OptimizerProcess(log_file=workdir / "optimizer.log") as optimizer:
-        jobs = [_job(name, sc, routes, spec, args, workdir, optimizer.address, hourly_flows)
-                for name in chosen]
-        results = _run_parallel(jobs, args.jobs or len(jobs), args.duration)
+        jobs = {name: _job(name, sc, routes, spec, args, workdir, optimizer.address,
+                           hourly_flows) for name in chosen}
+        results = run_parallel(jobs, args.jobs or len(jobs))
     wall = time.perf_counter() - started
+    failed = {name: r["error"] for name, r in results.items() if "error" in r}
+    for name, error in failed.items():
+        print(f"error: the {name} run failed: {error}", file=sys.stderr)
+    if failed:
+        return 1
 
     print()
     print(format_table(results))
@@ -98,63 +141,10 @@ def run_demo(args: argparse.Namespace) -> int:
 def _job(name, sc, routes, spec, args, workdir, address, hourly_flows):
     from nhip.simulation import RunSpec
 
-    return RunSpec(controller=name, net_file=sc.net_file, route_file=routes,
+    return RunSpec(controller=RUNS[name], net_file=sc.net_file, route_file=routes,
                    tls_ids=sc.tls_ids, duration_s=args.duration, seed=args.seed,
                    workdir=workdir / name, optimizer_address=address,
                    design_flows=hourly_flows(spec), gui=args.gui)
-
-
-def _run_parallel(jobs, workers: int, duration: float) -> dict[str, dict]:
-    from tqdm import tqdm
-
-    context = multiprocessing.get_context("spawn")
-    manager = context.Manager()
-    progress = manager.Queue()
-    results: dict[str, dict] = {}
-    reached = {job.controller: 0.0 for job in jobs}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool, tqdm(
-        total=round(duration * len(jobs)), unit="sim-s", desc="simulating",
-        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} sim-s "
-                   "[{elapsed}<{remaining}]",
-    ) as bar:
-        futures = {pool.submit(_worker, job, progress): job.controller for job in jobs}
-        pending = set(futures)
-        while pending:
-            _drain(progress, reached, bar, duration)
-            done = {f for f in pending if f.done()}
-            for future in done:
-                results[futures[future]] = future.result()
-            pending -= done
-            time.sleep(0.2)
-        _drain(progress, reached, bar, duration)
-    manager.shutdown()
-    return {name: results[name] for name in (j.controller for j in jobs)}
-
-
-def _drain(progress, reached, bar, duration) -> None:
-    while not progress.empty():
-        name, sim_time = progress.get()
-        sim_time = min(sim_time, duration)
-        if sim_time > reached[name]:
-            bar.update(round(sim_time) - round(reached[name]))
-            reached[name] = sim_time
-
-
-def _worker(job, progress) -> dict:
-    from nhip.simulation import run
-
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    last = [0.0]
-
-    def report(sim_time: float) -> None:
-        if sim_time - last[0] >= 30:
-            progress.put((job.controller, sim_time))
-            last[0] = sim_time
-
-    result = run(job, report)
-    progress.put((job.controller, job.duration_s))
-    return result
 
 
 def format_table(results: dict[str, dict]) -> str:

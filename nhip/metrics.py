@@ -1,4 +1,10 @@
-"""Measures of a run: trip delays from SUMO's tripinfo output, queues from the detectors."""
+"""Measures of a run: trip delays from SUMO's tripinfo and statistics, queues on the lanes.
+
+The headline figure is the mean trip delay per vehicle: time loss plus departure delay,
+for every trip, finished or not; and vehicles that never got into the network are charged
+from their intended departure until the end. A controller that gridlocks the network
+therefore can never look good by keeping vehicles out of it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from controller.detectors import CLASSES
 
 # vType ids in our demand are the class names; other networks' types fold by prefix.
 _CLASS_PREFIXES = {"moto": "motorcycle", "car": "car", "pass": "car", "bus": "bus",
-                   "truck": "truck", "trailer": "truck"}
+                   "truck": "truck", "trailer": "truck", "container": "truck"}
 
 
 def vehicle_class(vtype: str) -> str:
@@ -25,17 +31,25 @@ def vehicle_class(vtype: str) -> str:
 class TripStats:
     trips: int = 0
     served: int = 0
+    stops: int = 0
     time_loss_s: float = 0.0
     waiting_s: float = 0.0
     depart_delay_s: float = 0.0
     by_class: dict[str, list[float]] = field(
         default_factory=lambda: {c: [0, 0.0, 0.0] for c in CLASSES})  # n, loss, wait
 
-    def summary(self) -> dict:
+    def summary(self, never_entered: tuple[int, float] = (0, 0.0)) -> dict:
+        """``never_entered``: vehicles still waiting to enter at the end, and their mean
+        wait since their intended departure."""
         n = max(self.trips, 1)
+        waiting, waited_s = never_entered
+        delay = self.time_loss_s + self.depart_delay_s + waiting * waited_s
         return {
             "trips": self.trips,
             "vehicles_served": self.served,
+            "never_entered": waiting,
+            "mean_delay_s": delay / max(self.trips + waiting, 1),
+            "stops_per_vehicle": self.stops / n,
             "mean_time_loss_s": self.time_loss_s / n,
             "mean_waiting_s": self.waiting_s / n,
             "mean_depart_delay_s": self.depart_delay_s / n,
@@ -60,6 +74,7 @@ def read_tripinfo(path: Path) -> TripStats:
         stats.time_loss_s += loss
         stats.waiting_s += wait
         stats.depart_delay_s += float(element.get("departDelay", 0.0))
+        stats.stops += int(element.get("waitingCount", 0))
         if float(element.get("arrival", -1)) >= 0:
             stats.served += 1
         bucket = stats.by_class[vehicle_class(element.get("vType", ""))]
@@ -68,6 +83,18 @@ def read_tripinfo(path: Path) -> TripStats:
         bucket[2] += wait
         element.clear()
     return stats
+
+
+def read_statistics(path: Path) -> tuple[int, float]:
+    """Vehicles still waiting to enter at the end and their mean wait, from SUMO's
+    ``--statistic-output``."""
+    waiting, waited = 0, 0.0
+    for _event, element in ET.iterparse(path, events=("end",)):
+        if element.tag == "vehicles":
+            waiting = int(element.get("waiting", 0))
+        elif element.tag == "vehicleTripStatistics":
+            waited = float(element.get("departDelayWaiting", 0.0))
+    return waiting, max(waited, 0.0)
 
 
 class QueueMonitor:

@@ -26,8 +26,10 @@ class OptimizerProcess:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             p for p in (root, os.environ.get("PYTHONPATH", "")) if p))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "optimizer", "--port", str(self.port), "--ready-line"],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
+            # -P: never let a folder named optimizer in the working directory shadow ours.
+            [sys.executable, "-P", "-m", "optimizer", "--port", str(self.port), "--ready-line",
+             "--exit-with-parent"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
         )
         line = self._read_ready_line()
         if not line.startswith("listening on "):

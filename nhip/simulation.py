@@ -1,36 +1,45 @@
-"""One simulation run of a scenario under one controller, measured the same way for all.
+"""One simulation run of a network under one controller, measured the same way for all.
 
-Controllers: ``fixed`` (a Webster plan from the period's mean flows, run by our
-controller), ``actuated`` (SUMO's gap-based actuated control on the same phases),
-``adaptive`` (our controller asking the optimizer over gRPC each cycle) and ``program``
-(the network's own fixed program, run by our controller).
+Controllers, by the names the commands use:
+
+* ``program``: the network's own signal programs, run by SUMO untouched;
+* ``webster``: a fixed plan per light from Webster's formula, run by our controller, on
+  the design flows when the scenario gives them, else on flows counted in a survey run of
+  the network's own program with the same seed;
+* ``actuated`` and ``delay_based``: SUMO's own controllers on the same phases;
+* ``max_pressure``: max-pressure phase selection;
+* ``adaptive``: our controller asking the optimizer over gRPC each cycle.
+
+Every light our layout reader cannot drive keeps its own program, and the run says which
+light and why; the other lights still run under the chosen controller.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import sumolib
 
 from controller import sumo_session
-from controller.detectors import write_detectors
+from controller.detectors import JunctionDetectors, write_detectors
 from controller.junction import DEFAULT_MAX_GAP_S, JunctionController
+from controller.max_pressure import MaxPressureController
+from controller.pressure import PressureController
 from controller.plans import FixedPlanSource, GrpcPlanSource, checked_plan, registration
 from controller.programs import write_program
-from controller.timer import program_plan
-from controller.topology import JunctionLayout, read_layout
-from nhip.metrics import QueueMonitor, read_tripinfo
+from controller.topology import JunctionLayout, UncontrollableLight, read_layout
+from nhip.metrics import QueueMonitor, read_statistics, read_tripinfo
 from optimizer.junction import junction_from_request
 from optimizer.service import JunctionState, SignalOptimizerService
 from protos import optimizer_v1_pb2 as pb
 
 log = logging.getLogger("nhip.simulation")
 
-CONTROLLERS = ("fixed", "actuated", "adaptive")
+CONTROLLERS = ("program", "webster", "actuated", "delay_based", "max_pressure", "adaptive")
 # After the demand period, keep stepping this long for the last vehicles to clear.
 DRAIN_S = 900.0
 
@@ -39,105 +48,182 @@ DRAIN_S = 900.0
 class RunSpec:
     controller: str
     net_file: Path
-    route_file: Path
-    tls_ids: tuple[str, ...]
+    route_file: Path | list[Path]
+    tls_ids: tuple[str, ...] | None  # None: every light in the network
     duration_s: float
     seed: int
     workdir: Path
     optimizer_address: str | None = None
     design_flows: dict | None = None  # (from edge, to edge) -> {class: veh/h}
     gui: bool = False
+    additional_files: list[Path] = field(default_factory=list)
+    begin_s: float = 0.0
+    drain_s: float = DRAIN_S
+    # Prefix for junction ids at the optimizer, unique per run when runs share it.
+    namespace: str = ""
+
+    @property
+    def route_files(self) -> list[Path]:
+        return list(self.route_file) if isinstance(self.route_file, list) else [self.route_file]
 
 
-def read_layouts(net_file: Path, tls_ids: tuple[str, ...]) -> list[JunctionLayout]:
-    """Reads the lights' layouts by loading the network alone in SUMO."""
-    sumo = sumo_session.start(sumo_session.SumoConfig(net_file, []))
+@dataclass
+class Layouts:
+    controllable: list[JunctionLayout]
+    refused: dict[str, str]  # tls id -> why it cannot be controlled
+
+
+def read_layouts(net_file: Path, tls_ids: tuple[str, ...] | None = None,
+                 additional_files: list[Path] | None = None) -> list[JunctionLayout]:
+    """Reads the lights' layouts by loading the network alone in SUMO; raises on any
+    light that cannot be controlled."""
+    found = survey_layouts(net_file, tls_ids, additional_files)
+    if found.refused:
+        raise UncontrollableLight("; ".join(found.refused.values()))
+    return found.controllable
+
+
+def survey_layouts(net_file: Path, tls_ids: tuple[str, ...] | None = None,
+                   additional_files: list[Path] | None = None) -> Layouts:
+    config = sumo_session.SumoConfig(net_file, [], list(additional_files or []))
+    sumo = sumo_session.start(config)
     try:
-        return [read_layout(sumo, tls) for tls in tls_ids]
+        ids = tls_ids or tuple(sumo.trafficlight.getIDList())
+        found = Layouts([], {})
+        for tls in ids:
+            try:
+                found.controllable.append(read_layout(sumo, tls))
+            except UncontrollableLight as why:
+                found.refused[tls] = str(why)
+        return found
     finally:
         sumo.close()
 
 
-def webster_plan(layout: JunctionLayout, design_flows: dict):
-    """Our Webster policy on the period's mean flows: the fixed-time baseline's plan."""
+def webster_plan(layout: JunctionLayout, flows_veh_per_h: dict[str, dict[str, float]]):
+    """Our Webster policy on hourly flows per signal group: a fixed baseline's plan."""
     service = SignalOptimizerService()
     junction = junction_from_request(registration(layout, pb.WEBSTER))
     service.junctions[layout.tls_id] = JunctionState(junction)
-    counts: dict[str, dict[str, float]] = {}
-    for (origin, destination), by_class in design_flows.items():
-        gid = layout.group_of_turn.get((origin, destination))
-        if gid is None:
-            continue
-        bucket = counts.setdefault(gid, dict.fromkeys(("motorcycle", "car", "bus", "truck"), 0.0))
-        for cls, veh_per_h in by_class.items():
-            bucket[cls] += veh_per_h
     request = pb.PlanRequest(
         junction_id=layout.tls_id, interval_s=3600.0, policy=pb.WEBSTER,
         movements=[pb.MovementReport(signal_group_id=gid, counts=pb.ClassCounts(**c))
-                   for gid, c in counts.items()])
+                   for gid, c in flows_veh_per_h.items()])
     plan = service.plan(request)
     return checked_plan(layout, [g.green_s for g in plan.greens], 1, "webster"), plan.reason
 
 
+def group_flows(layout: JunctionLayout, design_flows: dict) -> dict[str, dict[str, float]]:
+    """Hourly flows per (origin, destination) folded onto the light's signal groups."""
+    flows: dict[str, dict[str, float]] = {}
+    for (origin, destination), by_class in design_flows.items():
+        gid = layout.group_of_turn.get((origin, destination))
+        if gid is None:
+            continue
+        bucket = flows.setdefault(gid, dict.fromkeys(("motorcycle", "car", "bus", "truck"), 0.0))
+        for cls, veh_per_h in by_class.items():
+            bucket[cls] += veh_per_h
+    return flows
+
+
+def survey_flows(spec: RunSpec, layouts: list[JunctionLayout]) -> dict[str, dict]:
+    """Counts hourly flows per signal group under the network's own program: the traffic
+    count a traffic engineer would take before re-timing."""
+    survey = RunSpec("program", spec.net_file, spec.route_file, spec.tls_ids, spec.duration_s,
+                     spec.seed, spec.workdir / "survey", additional_files=spec.additional_files,
+                     begin_s=spec.begin_s, drain_s=0.0)
+    counters = {layout.tls_id: JunctionDetectors(layout) for layout in layouts}
+    _simulate(survey, layouts, [_Counting(c) for c in counters.values()], None)
+    hours = spec.duration_s / 3600.0
+    flows = {}
+    for tls, counter in counters.items():
+        readings = counter.report()
+        flows[tls] = {gid: {cls: n / hours for cls, n in r.counts.items()}
+                      for gid, r in readings.items()}
+    return flows
+
+
+class _Counting:
+    def __init__(self, detectors: JunctionDetectors) -> None:
+        self.detectors = detectors
+
+    def on_step(self, time_s: float, sumo) -> None:
+        self.detectors.sample(sumo, time_s)
+
+
 def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
+    if spec.controller not in CONTROLLERS:
+        raise ValueError(f"unknown controller {spec.controller!r}; "
+                         f"pick from {', '.join(CONTROLLERS)}")
     spec.workdir.mkdir(parents=True, exist_ok=True)
-    layouts = read_layouts(spec.net_file, spec.tls_ids)
-    net = sumolib.net.readNet(str(spec.net_file))
-    detectors_file = spec.workdir / "detectors.add.xml"
-    write_detectors(net, layouts, detectors_file)
-    additional = [detectors_file]
-    if spec.controller in ("actuated", "delay_based"):
-        program_file = spec.workdir / f"{spec.controller}.add.xml"
-        program_id = write_program(layouts, spec.controller, program_file)
-        additional.append(program_file)
-    tripinfo = spec.workdir / "tripinfo.xml"
-    config = sumo_session.SumoConfig(spec.net_file, [spec.route_file], additional,
-                                     seed=spec.seed, tripinfo_file=tripinfo, gui=spec.gui)
-    started = time.perf_counter()
-    sumo = sumo_session.start(config)
-    controllers, sources, notes = [], [], []
-    try:
+    found = survey_layouts(spec.net_file, spec.tls_ids, spec.additional_files)
+    for tls, why in found.refused.items():
+        log.warning("%s; it keeps its own program in this run", why)
+    layouts = found.controllable
+    notes = [f"{tls} not controlled: {why}" for tls, why in found.refused.items()]
+    if spec.controller == "webster":
+        if spec.design_flows is not None:
+            flows = {layout.tls_id: group_flows(layout, spec.design_flows) for layout in layouts}
+        else:
+            flows = survey_flows(spec, layouts)
+        plans = {}
         for layout in layouts:
-            if spec.controller in ("actuated", "delay_based"):
-                sumo.trafficlight.setProgram(layout.tls_id, program_id)
-                continue
-            if spec.controller == "adaptive":
-                source = GrpcPlanSource(spec.optimizer_address)
-            elif spec.controller == "fixed":
-                plan, reason = webster_plan(layout, spec.design_flows)
-                notes.append(f"{layout.tls_id}: {reason}, greens {list(plan.greens_s)}")
-                source = FixedPlanSource(plan)
-            elif spec.controller == "program":
-                source = FixedPlanSource(program_plan(layout))
+            plans[layout.tls_id], reason = webster_plan(layout, flows[layout.tls_id])
+            notes.append(f"{layout.tls_id}: {reason}, greens {list(plans[layout.tls_id].greens_s)}")
+    controllers, sources = [], []
+
+    def attach(sumo) -> list:
+        if spec.controller in ("actuated", "delay_based"):
+            for layout in layouts:
+                sumo.trafficlight.setProgram(layout.tls_id, program_ids[spec.controller])
+            return []
+        if spec.controller == "program":
+            return []
+        for layout in layouts:
+            if spec.controller == "max_pressure":
+                controller = MaxPressureController(layout)
             else:
-                raise ValueError(f"unknown controller {spec.controller!r}")
-            fixed_time = isinstance(source, FixedPlanSource)
-            # Fixed-time baselines run their greens to the end; ours may gap out.
-            controller = JunctionController(layout, source,
-                                            initial_plan=source.plan if fixed_time else None,
-                                            max_gap_s=None if fixed_time else DEFAULT_MAX_GAP_S)
+                if spec.controller == "adaptive":
+                    source = GrpcPlanSource(spec.optimizer_address,
+                                            namespace=spec.namespace)
+                else:
+                    source = FixedPlanSource(plans[layout.tls_id])
+                sources.append(source)
+                fixed_time = isinstance(source, FixedPlanSource)
+                # Fixed-time plans run their greens to the end; ours may gap out.
+                kind = JunctionController if fixed_time else PressureController
+                controller = kind(
+                    layout, source, initial_plan=source.plan if fixed_time else None,
+                    max_gap_s=None if fixed_time else DEFAULT_MAX_GAP_S)
             controller.start(sumo, sumo.simulation.getTime())
             controllers.append(controller)
-            sources.append(source)
-        monitor = QueueMonitor([lane for layout in layouts for lane in layout.in_lanes])
-        end = sumo_session.run(sumo, [*controllers, monitor], spec.duration_s, DRAIN_S,
-                               progress)
+        return controllers
+
+    program_ids = {}
+    extra = []
+    if spec.controller in ("actuated", "delay_based"):
+        program_file = spec.workdir / f"{spec.controller}.add.xml"
+        program_ids[spec.controller] = write_program(layouts, spec.controller, program_file)
+        extra.append(program_file)
+    started = time.perf_counter()
+    try:
+        monitor, end, statistics_file, tripinfo = _simulate(spec, layouts, attach, progress, extra)
     finally:
-        sumo.close()
         for source in sources:
             if hasattr(source, "close"):
                 source.close()
-    stats = read_tripinfo(tripinfo).summary()
     result = {
         "controller": spec.controller,
         "seed": spec.seed,
-        **stats,
+        **read_tripinfo(tripinfo).summary(read_statistics(statistics_file)),
         "max_queue_m": monitor.max_queue_m,
         "teleports": monitor.teleports,
         "simulated_s": end,
+        "period_s": spec.duration_s,
         "wall_s": time.perf_counter() - started,
         "queue_series": monitor.series,
         "notes": notes,
+        "controlled_lights": [layout.tls_id for layout in layouts],
     }
     grpc_sources = [s for s in sources if isinstance(s, GrpcPlanSource)]
     if grpc_sources:
@@ -149,9 +235,33 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
             "p50_ms": latencies[len(latencies) // 2] if latencies else None,
             "max_ms": latencies[-1] if latencies else None,
         }
-    result["gap_outs"] = sum(c.gap_outs for c in controllers)
+    result["gap_outs"] = sum(getattr(c, "gap_outs", 0) for c in controllers)
     result["cycles"] = [
-        {"time_s": t, "greens_s": list(p.greens_s), "source": p.source}
-        for c in controllers for t, p in c.plans
+        {"tls": c.layout.tls_id, "time_s": t, "greens_s": list(p.greens_s), "source": p.source}
+        for c in controllers for t, p in getattr(c, "plans", [])
     ]
     return result
+
+
+def _simulate(spec: RunSpec, layouts: list[JunctionLayout], attach, progress, extra=()):
+    """Runs SUMO with our detectors; ``attach(sumo)`` returns the step observers, or is a
+    plain list of them. Returns the queue monitor, end time and the output files."""
+    spec.workdir.mkdir(parents=True, exist_ok=True)
+    net = sumolib.net.readNet(str(spec.net_file))
+    detectors_file = spec.workdir / "detectors.add.xml"
+    write_detectors(net, layouts, detectors_file)
+    tripinfo = spec.workdir / "tripinfo.xml"
+    statistics_file = spec.workdir / "statistics.xml"
+    config = sumo_session.SumoConfig(
+        spec.net_file, spec.route_files, [*spec.additional_files, detectors_file, *extra],
+        seed=spec.seed, tripinfo_file=tripinfo, gui=spec.gui, begin_s=spec.begin_s,
+        extra_args=["--statistic-output", str(statistics_file)])
+    sumo = sumo_session.start(config)
+    try:
+        observers = attach(sumo) if callable(attach) else list(attach)
+        monitor = QueueMonitor([lane for layout in layouts for lane in layout.in_lanes])
+        end = sumo_session.run(sumo, [*observers, monitor], spec.begin_s + spec.duration_s,
+                               spec.drain_s, progress)
+    finally:
+        sumo.close()
+    return monitor, end, statistics_file, tripinfo

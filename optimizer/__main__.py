@@ -2,13 +2,23 @@
 
 import argparse
 import logging
+import os
+import sys
+import threading
 
+from optimizer.cli import add_serve_arguments
 from optimizer.server import main
 
 parser = argparse.ArgumentParser(prog="python -m optimizer", description=__doc__)
-parser.add_argument("--host", default="127.0.0.1")
-parser.add_argument("--port", type=int, default=50051)
-parser.add_argument("--ready-line", action="store_true")
+add_serve_arguments(parser)
+parser.add_argument("--exit-with-parent", action="store_true",
+                    help="exit when standard input closes (the parent process ended)")
 args = parser.parse_args()
+if args.exit_with_parent:
+    # A parent that dies without stopping us (killed, crashed) closes our stdin.
+    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-main(args.host, args.port, args.ready_line)
+try:
+    main(args.host, args.port, args.ready_line, args.tls_dir)
+except (ValueError, OSError) as error:
+    sys.exit(f"python -m optimizer: {error}")

@@ -3,21 +3,41 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {text}")
+    return value
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind; other than loopback only with --tls-dir")
+    parser.add_argument("--port", type=port_number, default=50051,
+                        help="port (0 picks a free one)")
+    parser.add_argument("--tls-dir", type=Path,
+                        help="folder made by 'nhip certs make': TLS with client certificates, "
+                             "each controller limited to its own junction")
+    parser.add_argument("--ready-line", action="store_true",
+                        help="print 'listening on HOST:PORT' once serving")
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("optimizer", help="run the signal optimizer gRPC server")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     serve = actions.add_parser("serve", help="serve plans over gRPC")
-    serve.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
-    serve.add_argument("--port", type=int, default=50051, help="port (0 picks a free one)")
-    serve.add_argument("--ready-line", action="store_true",
-                       help="print 'listening on HOST:PORT' once serving")
+    add_serve_arguments(serve)
     serve.set_defaults(handler=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from optimizer.server import main
 
-    main(args.host, args.port, args.ready_line)
+    try:
+        main(args.host, args.port, args.ready_line, args.tls_dir)
+    except (ValueError, OSError) as error:
+        raise SystemExit(f"nhip optimizer serve: {error}") from None
     return 0

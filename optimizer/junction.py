@@ -24,6 +24,19 @@ MIN_YELLOW_S = 3.0
 JAM_SPACING_M_PER_PCU = 7.0
 # A queue this close to the end of the detector's view is taken to reach beyond it.
 SPILL_SHARE = 0.9
+# Sizes and magnitudes beyond any real junction: refused, so that one request can neither
+# stall the server nor poison a junction's smoothed state. NTCIP 1202 controllers carry at
+# most 255 phases; real junctions use under 16.
+MAX_PHASES = 32
+MAX_SIGNAL_GROUPS = 128
+MAX_ID_LENGTH = 128
+MAX_LANES = 20
+MAX_SATURATION_PER_LANE = 10_000.0
+MAX_TIME_S = 3600.0
+MAX_COUNT = 100_000.0
+MAX_QUEUE_M = 100_000.0
+MIN_INTERVAL_S = 1.0
+MAX_INTERVAL_S = 86_400.0
 
 
 class RequestError(ValueError):
@@ -109,35 +122,56 @@ class Demand:
     timestamp_s: float
 
 
-def _finite(value: float, path: str, *, minimum: float = 0.0, strict: bool = False) -> float:
+def finite(value: float, path: str, *, minimum: float = 0.0, strict: bool = False,
+            maximum: float = math.inf) -> float:
     if math.isnan(value) or math.isinf(value):
         raise RequestError(path, f"must be a finite number, got {value}")
     if value < minimum or (strict and value == minimum):
         relation = "greater than" if strict else "at least"
         raise RequestError(path, f"must be {relation} {minimum:g}, got {value:g}")
+    if value > maximum:
+        raise RequestError(path, f"must be at most {maximum:g}, got {value:g}")
+    return value
+
+
+def identifier(value: str, path: str) -> str:
+    if not value.strip():
+        raise RequestError(path, "must not be empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise RequestError(path, f"must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
+    if not value.isprintable():
+        raise RequestError(path, "must hold printable characters only (no line breaks)")
     return value
 
 
 def junction_from_request(request: pb.RegisterJunctionRequest) -> Junction:
-    if not request.junction_id:
-        raise RequestError("junction_id", "must not be empty")
+    identifier(request.junction_id, "junction_id")
     if not request.signal_groups:
         raise RequestError("signal_groups", "must list at least one signal group")
+    if len(request.signal_groups) > MAX_SIGNAL_GROUPS:
+        raise RequestError("signal_groups", f"must list at most {MAX_SIGNAL_GROUPS} groups, "
+                                            f"got {len(request.signal_groups)}")
     if not request.phases:
         raise RequestError("phases", "must list at least one phase")
+    if len(request.phases) > MAX_PHASES:
+        raise RequestError("phases", f"must list at most {MAX_PHASES} phases, "
+                                     f"got {len(request.phases)}")
 
     groups: list[SignalGroup] = []
     seen: set[str] = set()
     for i, sg in enumerate(request.signal_groups):
         path = f"signal_groups[{i}]"
-        if not sg.id:
-            raise RequestError(f"{path}.id", "must not be empty")
+        identifier(sg.id, f"{path}.id")
         if sg.id in seen:
             raise RequestError(f"{path}.id", f"duplicates signal group {sg.id!r}")
         seen.add(sg.id)
-        lanes = _finite(sg.lanes, f"{path}.lanes", strict=True)
-        per_lane = _finite(sg.saturation_pcu_per_h_per_lane,
-                           f"{path}.saturation_pcu_per_h_per_lane")
+        lanes = finite(sg.lanes, f"{path}.lanes", strict=True, maximum=MAX_LANES)
+        per_lane = finite(sg.saturation_pcu_per_h_per_lane,
+                           f"{path}.saturation_pcu_per_h_per_lane",
+                           maximum=MAX_SATURATION_PER_LANE)
+        if 0 < per_lane < 100:
+            raise RequestError(f"{path}.saturation_pcu_per_h_per_lane",
+                               f"must be 0 (the default) or at least 100, got {per_lane:g}")
         per_lane = per_lane or DEFAULT_SATURATION_PCU_PER_H_PER_LANE
         groups.append(SignalGroup(sg.id, lanes, lanes * per_lane / 3600.0))
 
@@ -147,8 +181,7 @@ def junction_from_request(request: pb.RegisterJunctionRequest) -> Junction:
     green_factor: dict[tuple[str, int], float] = {}
     for i, ph in enumerate(request.phases):
         path = f"phases[{i}]"
-        if not ph.id:
-            raise RequestError(f"{path}.id", "must not be empty")
+        identifier(ph.id, f"{path}.id")
         if ph.id in phase_ids:
             raise RequestError(f"{path}.id", f"duplicates phase {ph.id!r}")
         phase_ids.add(ph.id)
@@ -164,14 +197,16 @@ def junction_from_request(request: pb.RegisterJunctionRequest) -> Junction:
                 raise RequestError(f"{path}.permissive_signal_group_ids",
                                    f"group {gid!r} must also be in signal_group_ids")
             green_factor[(gid, i)] = PERMISSIVE_FACTOR
-        min_green = _finite(ph.min_green_s, f"{path}.min_green_s", strict=True)
-        max_green = _finite(ph.max_green_s, f"{path}.max_green_s", strict=True)
+        min_green = finite(ph.min_green_s, f"{path}.min_green_s", strict=True,
+                            maximum=MAX_TIME_S)
+        max_green = finite(ph.max_green_s, f"{path}.max_green_s", strict=True,
+                            maximum=MAX_TIME_S)
         if max_green < min_green:
             raise RequestError(f"{path}.max_green_s",
                                f"must be at least min_green_s ({min_green:g}), got {max_green:g}")
-        yellow = _finite(ph.yellow_s, f"{path}.yellow_s", minimum=MIN_YELLOW_S)
-        all_red = _finite(ph.all_red_s, f"{path}.all_red_s")
-        pedestrian = _finite(ph.pedestrian_s, f"{path}.pedestrian_s")
+        yellow = finite(ph.yellow_s, f"{path}.yellow_s", minimum=MIN_YELLOW_S, maximum=60)
+        all_red = finite(ph.all_red_s, f"{path}.all_red_s", maximum=60)
+        pedestrian = finite(ph.pedestrian_s, f"{path}.pedestrian_s", maximum=MAX_TIME_S)
         if pedestrian > max_green:
             raise RequestError(f"{path}.pedestrian_s",
                                f"must fit in max_green_s ({max_green:g}), got {pedestrian:g}")
@@ -182,8 +217,10 @@ def junction_from_request(request: pb.RegisterJunctionRequest) -> Junction:
         if not serving[g.id]:
             raise RequestError(f"signal_groups[{i}]", f"group {g.id!r} is served by no phase")
 
-    min_cycle = _finite(request.min_cycle_s, "min_cycle_s", strict=True)
-    max_cycle = _finite(request.max_cycle_s, "max_cycle_s", strict=True)
+    min_cycle = finite(request.min_cycle_s, "min_cycle_s", strict=True, maximum=MAX_TIME_S)
+    max_cycle = finite(request.max_cycle_s, "max_cycle_s", strict=True, maximum=MAX_TIME_S)
+    if request.policy not in pb.Policy.values():
+        raise RequestError("policy", f"must be WEBSTER or ADAPTIVE, got {request.policy}")
     if max_cycle < min_cycle:
         raise RequestError("max_cycle_s",
                            f"must be at least min_cycle_s ({min_cycle:g}), got {max_cycle:g}")
@@ -216,7 +253,10 @@ def junction_from_request(request: pb.RegisterJunctionRequest) -> Junction:
 def demand_from_request(
     junction: Junction, request: pb.PlanRequest, factors: PcuFactors
 ) -> Demand:
-    interval = _finite(request.interval_s, "interval_s", strict=True)
+    interval = finite(request.interval_s, "interval_s", minimum=MIN_INTERVAL_S,
+                       maximum=MAX_INTERVAL_S)
+    if request.policy not in pb.Policy.values():
+        raise RequestError("policy", f"must be WEBSTER or ADAPTIVE, got {request.policy}")
     lanes = {g.id: g.lanes for g in junction.groups}
     flow_pcu = {g.id: 0.0 for g in junction.groups}
     flow_veh = dict(flow_pcu)
@@ -233,19 +273,19 @@ def demand_from_request(
             raise RequestError(f"{path}.signal_group_id", f"reports group {gid!r} twice")
         reported.add(gid)
         c = mv.counts
-        moto = _finite(c.motorcycle, f"{path}.counts.motorcycle")
-        car = _finite(c.car, f"{path}.counts.car")
-        bus = _finite(c.bus, f"{path}.counts.bus")
-        truck = _finite(c.truck, f"{path}.counts.truck")
-        queue_m = _finite(mv.queue_m, f"{path}.queue_m")
-        occupancy = _finite(mv.occupancy, f"{path}.occupancy")
+        moto = finite(c.motorcycle, f"{path}.counts.motorcycle", maximum=MAX_COUNT)
+        car = finite(c.car, f"{path}.counts.car", maximum=MAX_COUNT)
+        bus = finite(c.bus, f"{path}.counts.bus", maximum=MAX_COUNT)
+        truck = finite(c.truck, f"{path}.counts.truck", maximum=MAX_COUNT)
+        queue_m = finite(mv.queue_m, f"{path}.queue_m", maximum=MAX_QUEUE_M)
+        occupancy = finite(mv.occupancy, f"{path}.occupancy")
         if occupancy > 1.0:
             raise RequestError(f"{path}.occupancy", f"must be at most 1, got {occupancy:g}")
         flow_pcu[gid] = factors.pcu(moto, car, bus, truck) / interval
         flow_veh[gid] = (moto + car + bus + truck) / interval
         queue[gid] = queue_m * lanes[gid] / JAM_SPACING_M_PER_PCU
-        view = _finite(mv.detection_length_m, f"{path}.detection_length_m")
+        view = finite(mv.detection_length_m, f"{path}.detection_length_m", maximum=MAX_QUEUE_M)
         if view > 0 and queue_m >= SPILL_SHARE * view:
             spilled.add(gid)
-    timestamp = _finite(request.timestamp_s, "timestamp_s", minimum=-math.inf)
+    timestamp = finite(request.timestamp_s, "timestamp_s", minimum=-math.inf)
     return Demand(flow_pcu, flow_veh, queue, frozenset(spilled), interval, timestamp)

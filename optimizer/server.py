@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
 import logging
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from optimizer import tls
 from optimizer.service import SignalOptimizerService
 from protos import optimizer_v1_pb2 as pb
 from protos import optimizer_v1_pb2_grpc as pb_grpc
@@ -29,19 +32,30 @@ def is_loopback(host: str) -> bool:
 
 
 async def start_server(
-    host: str = "127.0.0.1", port: int = 0, service: SignalOptimizerService | None = None
+    host: str = "127.0.0.1", port: int = 0, service: SignalOptimizerService | None = None,
+    tls_dir: Path | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Starts serving and returns the server and the port it bound.
 
-    Plain text is allowed on loopback only: a controller link that leaves the machine
-    must be authenticated and encrypted.
+    With ``tls_dir`` (a folder made by ``nhip certs make``) the link is TLS with client
+    certificates on any address, and each controller may act only on its own junction.
+    Without it the link is plain text, allowed on loopback only: a controller link that
+    leaves the machine must be authenticated and encrypted.
     """
-    if not is_loopback(host):
+    if tls_dir is None and not is_loopback(host):
         raise ValueError(
-            f"host {host!r}: plain-text gRPC is allowed only on a loopback address"
+            f"host {host!r}: plain-text gRPC is allowed only on a loopback address; "
+            "give a TLS folder (nhip certs make) to serve other addresses"
         )
-    server = grpc.aio.server()
-    pb_grpc.add_SignalOptimizerServicer_to_server(service or SignalOptimizerService(), server)
+    service = service or SignalOptimizerService()
+    if tls_dir is not None:
+        service.authorizer = tls.Authorizer()
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port}: must be between 0 and 65535")
+    # Without this a second optimizer could bind the same port and the kernel would split
+    # controllers between two servers with different registrations.
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    pb_grpc.add_SignalOptimizerServicer_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -49,18 +63,27 @@ async def start_server(
          reflection.SERVICE_NAME),
         server,
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    bound = (server.add_secure_port(address, tls.server_credentials(Path(tls_dir)))
+             if tls_dir is not None else server.add_insecure_port(address))
     if bound == 0:
         raise OSError(f"could not bind {host}:{port}")
     await server.start()
     for name in (SERVICE_NAME, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("optimizer serving on %s:%d", host, bound)
+    log.info("optimizer serving on %s:%d (%s)", host, bound,
+             "TLS, client certificates required" if tls_dir else "plain text, loopback")
     return server, bound
 
 
-async def serve_forever(host: str, port: int, ready_line: bool = False) -> None:
-    server, bound = await start_server(host, port)
+async def serve_forever(host: str, port: int, ready_line: bool = False,
+                        tls_dir: Path | None = None) -> None:
+    server, bound = await start_server(host, port, tls_dir=tls_dir)
+    # Each plan allocates thousands of short-lived solver objects; with the default
+    # thresholds the collector runs every few requests and its pauses set the p99.
+    # Everything alive at start-up is frozen out of collection for the same reason.
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     if ready_line:
         # Parents that start us with port 0 read the bound port from this line.
         print(f"listening on {host}:{bound}", flush=True)
@@ -70,8 +93,9 @@ async def serve_forever(host: str, port: int, ready_line: bool = False) -> None:
         await server.stop(grace=1.0)
 
 
-def main(host: str = "127.0.0.1", port: int = 50051, ready_line: bool = False) -> None:
+def main(host: str = "127.0.0.1", port: int = 50051, ready_line: bool = False,
+         tls_dir: Path | None = None) -> None:
     try:
-        asyncio.run(serve_forever(host, port, ready_line))
+        asyncio.run(serve_forever(host, port, ready_line, tls_dir))
     except KeyboardInterrupt:
         log.info("optimizer stopped")

@@ -19,6 +19,8 @@ from optimizer.junction import (
     Demand,
     Junction,
     RequestError,
+    finite,
+    identifier,
     demand_from_request,
     junction_from_request,
 )
@@ -30,6 +32,8 @@ from protos import optimizer_v1_pb2_grpc as pb_grpc
 
 log = logging.getLogger("nhip.optimizer")
 
+# The longest an emergency corridor may hold priority before it must be asked again.
+MAX_CORRIDOR_S = 1800.0
 # Weight of the newest report in the smoothed flows. Counts over one cycle are noisy
 # (a few cars per movement); half-and-half follows a trend within two cycles.
 FLOW_SMOOTHING = 0.5
@@ -59,11 +63,23 @@ class JunctionState:
 
 
 class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
-    def __init__(self, factors: PcuFactors | None = None) -> None:
+    def __init__(self, factors: PcuFactors | None = None, authorizer=None) -> None:
         self.factors = factors or PcuFactors()
         self.junctions: dict[str, JunctionState] = {}
+        # On TLS links an optimizer.tls.Authorizer: each controller acts only on its own
+        # junction. None on the plain-text loopback link, where every caller is local.
+        self.authorizer = authorizer
+
+    async def _authorize(self, context, junction_ids: list[str], action: str) -> None:
+        if self.authorizer is None:
+            return
+        refusal = self.authorizer.refusal(context, junction_ids, action)
+        if refusal is not None:
+            log.warning("refused %s from %s: %s", action, context.peer(), refusal)
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
 
     async def RegisterJunction(self, request, context):  # noqa: N802 - gRPC's name
+        await self._authorize(context, [request.junction_id], "register")
         try:
             junction = junction_from_request(request)
         except RequestError as error:
@@ -78,6 +94,7 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
         )
 
     async def ComputePlan(self, request, context):  # noqa: N802
+        await self._authorize(context, [request.junction_id], "plan")
         try:
             return self.plan(request)
         except RequestError as error:
@@ -86,7 +103,7 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
     def plan(self, request: pb.PlanRequest) -> pb.Plan:
         state = self._state(request.junction_id)
         junction = state.junction
-        demand = self._smooth(state, demand_from_request(junction, request, self.factors))
+        demand = smoothed(state, demand_from_request(junction, request, self.factors))
         policy = request.policy or junction.policy
         priority = state.priority
         if priority is not None and priority.expires_at < time.monotonic():
@@ -99,6 +116,9 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
         else:
             timing, reason = adaptive_timing(junction, demand, state.previous)
             policy = pb.ADAPTIVE
+        # The junction's state moves on only once a plan exists for it.
+        state.smoothed_flow_pcu = dict(demand.flow_pcu_per_s)
+        state.smoothed_flow_veh = dict(demand.flow_veh_per_s)
         state.previous = timing
         state.version += 1
         return pb.Plan(
@@ -114,21 +134,25 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
         )
 
     async def RequestCorridor(self, request, context):  # noqa: N802
+        await self._authorize(context, [s.junction_id for s in request.steps], "corridor")
         try:
             return self.request_corridor(request)
         except RequestError as error:
             await _abort(context, error, request.corridor_id or "?")
 
     def request_corridor(self, request: pb.CorridorRequest) -> pb.CorridorResponse:
-        if not request.corridor_id:
-            raise RequestError("corridor_id", "must not be empty")
+        identifier(request.corridor_id, "corridor_id")
         if not request.steps:
             raise RequestError("steps", "must list at least one junction")
-        if not request.duration_s > 0:
-            raise RequestError("duration_s", f"must be positive, got {request.duration_s}")
-        states = []
+        finite(request.duration_s, "duration_s", strict=True, maximum=MAX_CORRIDOR_S)
+        states, seen = [], set()
         for i, step in enumerate(request.steps):
             state = self._state(step.junction_id, f"steps[{i}].junction_id")
+            if step.junction_id in seen:
+                raise RequestError(f"steps[{i}].junction_id",
+                                   f"junction {step.junction_id!r} appears twice in the route")
+            seen.add(step.junction_id)
+            finite(step.eta_s, f"steps[{i}].eta_s", maximum=MAX_CORRIDOR_S)
             if step.signal_group_id not in state.junction.serving:
                 raise RequestError(
                     f"steps[{i}].signal_group_id",
@@ -148,6 +172,11 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
                                    junction_ids=ids)
 
     async def CancelCorridor(self, request, context):  # noqa: N802
+        try:
+            identifier(request.corridor_id, "corridor_id")
+        except RequestError as error:
+            await _abort(context, error, "?")
+        await self._authorize(context, [], "cancel_corridor")
         released = self._release(request.corridor_id)
         if released:
             log.info("corridor %s cancelled; normal plans resume at %s",
@@ -175,19 +204,17 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
             )
         return state
 
-    @staticmethod
-    def _smooth(state: JunctionState, demand: Demand) -> Demand:
-        if state.smoothed_flow_pcu is None:
-            state.smoothed_flow_pcu = dict(demand.flow_pcu_per_s)
-            state.smoothed_flow_veh = dict(demand.flow_veh_per_s)
-        else:
-            a = FLOW_SMOOTHING
-            for gid, q in demand.flow_pcu_per_s.items():
-                state.smoothed_flow_pcu[gid] = a * q + (1 - a) * state.smoothed_flow_pcu[gid]
-            for gid, q in demand.flow_veh_per_s.items():
-                state.smoothed_flow_veh[gid] = a * q + (1 - a) * state.smoothed_flow_veh[gid]
-        return replace(demand, flow_pcu_per_s=dict(state.smoothed_flow_pcu),
-                       flow_veh_per_s=dict(state.smoothed_flow_veh))
+
+def smoothed(state: JunctionState, demand: Demand) -> Demand:
+    """The report's flows blended with the junction's smoothed flows (state unchanged)."""
+    if state.smoothed_flow_pcu is None:
+        return demand
+    a = FLOW_SMOOTHING
+    pcu = {g: a * q + (1 - a) * state.smoothed_flow_pcu[g]
+           for g, q in demand.flow_pcu_per_s.items()}
+    veh = {g: a * q + (1 - a) * state.smoothed_flow_veh[g]
+           for g, q in demand.flow_veh_per_s.items()}
+    return replace(demand, flow_pcu_per_s=pcu, flow_veh_per_s=veh)
 
 
 def _priority_timing(junction: Junction, priority: Priority) -> tuple[Timing, str]:

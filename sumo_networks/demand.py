@@ -27,8 +27,13 @@ VEHICLE_TYPES = """\
            decel="4.0" sigma="0.5" latAlignment="center" minGapLat="0.6"/>
     <vType id="truck" vClass="truck" length="8.0" width="2.4" minGap="2.5" accel="1.3"
            decel="4.0" sigma="0.5" latAlignment="center" minGapLat="0.6"/>
+    <vType id="container" vClass="trailer" length="16.5" width="2.5" minGap="3.0" accel="0.8"
+           decel="3.5" sigma="0.5" latAlignment="center" minGapLat="0.6"/>
 """
-CLASSES = ("motorcycle", "car", "bus", "truck")
+CLASSES = ("motorcycle", "car", "bus", "truck", "container")
+# The optimizer counts four classes; a container truck is counted as a truck.
+OPTIMIZER_CLASS = {"motorcycle": "motorcycle", "car": "car", "bus": "bus", "truck": "truck",
+                   "container": "truck"}
 
 
 def draw_trips(spec: dict, duration_s: float, seed: int) -> list[tuple[float, str, str, str]]:
@@ -39,7 +44,10 @@ def draw_trips(spec: dict, duration_s: float, seed: int) -> list[tuple[float, st
     """
     rng = np.random.default_rng(seed)
     mix = spec["class_mix"]
-    shares = np.array([mix[c] for c in CLASSES], dtype=float)
+    unknown = set(mix) - set(CLASSES)
+    if unknown:
+        raise ValueError(f"class_mix: unknown classes {sorted(unknown)}; known: {CLASSES}")
+    shares = np.array([mix.get(c, 0.0) for c in CLASSES], dtype=float)
     if not np.isclose(shares.sum(), 1.0, atol=1e-6):
         raise ValueError(f"class_mix must sum to 1, got {shares.sum():.4f}")
     trips = []
@@ -79,11 +87,14 @@ def write_routes(spec: dict, path: Path, duration_s: float, seed: int) -> int:
 
 
 def hourly_flows(spec: dict) -> dict[tuple[str, str], dict[str, float]]:
-    """Mean vehicles per hour by class for each (origin, destination) over the period."""
+    """Mean vehicles per hour by optimizer class for each (origin, destination)."""
     mix = spec["class_mix"]
     flows: dict[tuple[str, str], dict[str, float]] = {}
     for origin, approach in spec["approaches"].items():
         mean_volume = float(np.mean(approach["volumes"]))
         for destination, share in approach["turns"].items():
-            flows[(origin, destination)] = {c: mean_volume * share * mix[c] for c in CLASSES}
+            bucket = dict.fromkeys(("motorcycle", "car", "bus", "truck"), 0.0)
+            for cls, class_share in mix.items():
+                bucket[OPTIMIZER_CLASS[cls]] += mean_volume * share * class_share
+            flows[(origin, destination)] = bucket
     return flows

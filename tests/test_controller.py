@@ -98,7 +98,7 @@ def test_closed_loop_over_grpc(optimizer, routes, tmp_path) -> None:
 
 
 def test_fixed_baseline_runs_the_webster_plan(routes, tmp_path) -> None:
-    spec = RunSpec("fixed", SCENARIO.net_file, routes, SCENARIO.tls_ids, SHORT_S, 7, tmp_path,
+    spec = RunSpec("webster", SCENARIO.net_file, routes, SCENARIO.tls_ids, SHORT_S, 7, tmp_path,
                    design_flows=hourly_flows(SCENARIO.demand_spec()))
 
     result = run(spec)
@@ -157,3 +157,52 @@ def test_event_log_records_what_was_shown(layout, routes, tmp_path) -> None:
     codes = {e.code for e in log.events()}
     assert {EventCode.PHASE_BEGIN_GREEN, EventCode.PHASE_BEGIN_YELLOW,
             EventCode.GROUP_BEGIN_RED} <= codes
+
+
+class _Lanes:
+    """Just enough of libsumo for the pressure rule: vehicles per lane, no gaps."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+
+    def getLastStepVehicleNumber(self, lane: str) -> int:  # noqa: N802 - libsumo's name
+        return self.counts.get(lane, 0)
+
+    def getLength(self, lane: str) -> float:  # noqa: N802
+        return 100.0
+
+    def getLastStepVehicleIDs(self, lane: str) -> list[str]:  # noqa: N802
+        return ["queued"] * self.counts.get(lane, 0)
+
+
+class _Vehicles:
+    def getLanePosition(self, vid: str) -> float:  # noqa: N802
+        return 95.0  # every vehicle stands at the stop line: no gap-out
+
+    def getSpeed(self, vid: str) -> float:  # noqa: N802
+        return 0.0
+
+
+class _FakeSumo:
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.lane = _Lanes(counts)
+        self.vehicle = _Vehicles()
+
+
+def test_pressure_ends_a_green_only_for_a_heavier_rival(layout) -> None:
+    from controller.pressure import PressureController
+
+    controller = PressureController(layout, FixedPlanSource(CyclePlan((40.0, 6.0, 40.0))),
+                                    initial_plan=CyclePlan((40.0, 6.0, 40.0)))
+    ns_lanes = {link.in_lane for link in layout.links
+                if layout.phases[0].green_state[link.index] in "Gg"}
+    ew_lanes = {link.in_lane for link in layout.links
+                if layout.phases[2].green_state[link.index] in "Gg"} - ns_lanes
+    controller.timer.elapsed_in_stage = 20.0  # past the minimum green
+
+    light = _FakeSumo({**{lane: 1 for lane in ns_lanes}, **{lane: 1 for lane in ew_lanes}})
+    heavy = _FakeSumo({**{lane: 1 for lane in ns_lanes}, **{lane: 9 for lane in ew_lanes}})
+    assert not controller._gapped_out(light)
+    assert controller._gapped_out(heavy)
+    controller.timer.elapsed_in_stage = 2.0  # inside the minimum: never cut
+    assert not controller._gapped_out(heavy)

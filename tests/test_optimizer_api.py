@@ -62,7 +62,7 @@ def _bad_plan(junction_id: str, **counts) -> pb.PlanRequest:
                      "movements[0].signal_group_id: junction 'api-bad' has no signal group 'C'",
                      id="unknown-group"),
         pytest.param(report("api-bad", interval_s=0, A={"car": 1}),
-                     grpc.StatusCode.INVALID_ARGUMENT, "interval_s: must be greater than 0",
+                     grpc.StatusCode.INVALID_ARGUMENT, "interval_s: must be at least 1, got 0",
                      id="zero-interval"),
     ],
 )
@@ -169,3 +169,41 @@ def test_corridor_for_unknown_group_is_refused(stub) -> None:
 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "steps[0].signal_group_id" in caught.value.details()
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        pytest.param(report("api-huge", A={"car": 1e12}), "movements[0].counts.car: must be at "
+                     "most 100000", id="absurd-count"),
+        pytest.param(report("api-huge", interval_s=1e-300, A={"car": 1}),
+                     "interval_s: must be at least 1", id="tiny-interval"),
+    ],
+)
+def test_absurd_reports_are_refused_and_leave_no_trace(stub, request_, message) -> None:
+    stub.RegisterJunction(two_phase_request("api-huge"), timeout=5)
+    normal = report("api-huge", A={"car": 300}, B={"car": 300})
+    before = stub.ComputePlan(normal, timeout=5)
+
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ComputePlan(request_, timeout=5)
+    after = stub.ComputePlan(normal, timeout=5)
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in caught.value.details()
+    assert after.cycle_s == pytest.approx(before.cycle_s, abs=10)
+
+
+def test_oversized_and_unprintable_registrations_are_refused(stub) -> None:
+    many = two_phase_request("api-big")
+    for i in range(40):
+        many.phases.append(pb.PhaseTiming(id=f"x{i}", signal_group_ids=["A"], min_green_s=5,
+                                          max_green_s=10, yellow_s=3))
+    forged = two_phase_request("J1\nWARNING forged line")
+
+    for request, message in ((many, "phases: must list at most 32 phases, got 42"),
+                             (forged, "junction_id: must hold printable characters only")):
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.RegisterJunction(request, timeout=5)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert message in caught.value.details()

@@ -1,0 +1,155 @@
+"""Safety checks on what operators send, before anything can reach a junction.
+
+Every rule names the field it concerns, so the API can answer like a validation error:
+``greens_s[1]: green 4 s is below the phase's minimum 6 s``. The final word is always
+the controller's own ``checked_plan``, so the centre can never accept a plan the field
+would refuse.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from controller.plans import PlanRejected, checked_plan
+from controller.topology import JunctionLayout
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass
+class Refusal:
+    field: tuple[str | int, ...]
+    rule: str
+    message: str
+
+
+class PlanRefused(ValueError):
+    """One or more safety rules refused a request; ``refusals`` says which."""
+
+    def __init__(self, refusals: list[Refusal]) -> None:
+        self.refusals = refusals
+        super().__init__("; ".join(f"{'.'.join(map(str, r.field))}: {r.message}"
+                                   for r in refusals))
+
+
+def _whole(value: float) -> bool:
+    return math.isfinite(value) and value == round(value)
+
+
+def check_greens(layout: JunctionLayout, greens: list[float],
+                 bounds: list[tuple[float, float]] | None = None,
+                 field: tuple[str | int, ...] = ("greens_s",)) -> list[float]:
+    """Greens that pass every rule, or ``PlanRefused`` listing each broken one."""
+    refusals: list[Refusal] = []
+    if len(greens) != len(layout.phases):
+        raise PlanRefused([Refusal(field, "phase_count",
+                                   f"needs one green per phase ({len(layout.phases)}), "
+                                   f"got {len(greens)}")])
+    for i, (phase, green) in enumerate(zip(layout.phases, greens)):
+        low, high = phase.min_green_s, phase.max_green_s
+        if bounds is not None:
+            low, high = max(low, bounds[i][0]), min(high, bounds[i][1])
+        where = (*field, i)
+        if not _whole(green):
+            refusals.append(Refusal(where, "whole_seconds",
+                                    f"green {green} s of phase {phase.id} is not a whole "
+                                    "number of seconds"))
+        elif green < low:
+            refusals.append(Refusal(where, "min_green",
+                                    f"green {green:g} s of phase {phase.id} is below its "
+                                    f"minimum {low:g} s"))
+        elif green > high:
+            refusals.append(Refusal(where, "max_green",
+                                    f"green {green:g} s of phase {phase.id} is above its "
+                                    f"maximum {high:g} s"))
+    if refusals:
+        raise PlanRefused(refusals)
+    cycle = sum(greens) + sum(p.yellow_s + p.all_red_s for p in layout.phases)
+    if not layout.min_cycle_s <= cycle <= layout.max_cycle_s:
+        raise PlanRefused([Refusal(field, "cycle_length",
+                                   f"cycle {cycle:g} s is outside {layout.min_cycle_s:g}-"
+                                   f"{layout.max_cycle_s:g} s")])
+    try:
+        checked_plan(layout, list(greens), 0, "centre")
+    except PlanRejected as exc:  # pragma: no cover - the rules above are stricter
+        raise PlanRefused([Refusal(field, "controller", str(exc))]) from exc
+    _conflict_monitor(layout, greens, field)
+    return [float(g) for g in greens]
+
+
+def _conflict_monitor(layout: JunctionLayout, greens: list[float],
+                      field: tuple[str | int, ...]) -> None:
+    """Hook for a conflict monitor in ``controller.monitor``.
+
+    Known limit: no such module exists yet, so only the timing rules above apply; the
+    phases themselves come from the network's program and are not re-checked here.
+    """
+    if importlib.util.find_spec("controller.monitor") is None:
+        return
+
+
+def check_bounds(layout: JunctionLayout,
+                 phases: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """Operator bounds must be whole seconds inside the junction's own limits."""
+    if len(phases) != len(layout.phases):
+        raise PlanRefused([Refusal(("phases",), "phase_count",
+                                   f"needs bounds for each phase ({len(layout.phases)}), "
+                                   f"got {len(phases)}")])
+    refusals = []
+    bounds = []
+    for i, (phase, entry) in enumerate(zip(layout.phases, phases)):
+        low, high = float(entry["min_green_s"]), float(entry["max_green_s"])
+        if not (_whole(low) and _whole(high)):
+            refusals.append(Refusal(("phases", i), "whole_seconds",
+                                    "bounds must be whole seconds"))
+        elif low < phase.min_green_s:
+            refusals.append(Refusal(("phases", i, "min_green_s"), "min_green",
+                                    f"{low:g} s is below phase {phase.id}'s safety minimum "
+                                    f"{phase.min_green_s:g} s"))
+        elif high > phase.max_green_s:
+            refusals.append(Refusal(("phases", i, "max_green_s"), "max_green",
+                                    f"{high:g} s is above phase {phase.id}'s safety maximum "
+                                    f"{phase.max_green_s:g} s"))
+        elif low > high:
+            refusals.append(Refusal(("phases", i), "order",
+                                    f"minimum {low:g} s is above maximum {high:g} s"))
+        bounds.append((low, high))
+    if refusals:
+        raise PlanRefused(refusals)
+    return bounds
+
+
+def check_schedule(layout: JunctionLayout, entries: list[dict[str, Any]],
+                   bounds: list[tuple[float, float]] | None) -> list[dict[str, Any]]:
+    """A day's plans by start time (HH:MM, local time); each plan passes check_greens."""
+    if not entries:
+        raise PlanRefused([Refusal(("entries",), "not_empty", "needs at least one entry")])
+    seen = set()
+    checked = []
+    for i, entry in enumerate(entries):
+        start = str(entry["start"])
+        if not _CLOCK.match(start):
+            raise PlanRefused([Refusal(("entries", i, "start"), "clock_time",
+                                       f"{start!r} is not a time HH:MM")])
+        if start in seen:
+            raise PlanRefused([Refusal(("entries", i, "start"), "unique",
+                                       f"{start} appears twice")])
+        seen.add(start)
+        greens = check_greens(layout, list(entry["greens_s"]), bounds,
+                              ("entries", i, "greens_s"))
+        checked.append({"start": start, "greens_s": greens})
+    return sorted(checked, key=lambda e: e["start"])
+
+
+def entry_in_force(schedule: list[dict[str, Any]], clock: str) -> dict[str, Any]:
+    """The entry whose start is the latest at or before ``clock`` (HH:MM); before the
+    first start of the day, the last entry of the previous day still runs."""
+    current = schedule[-1]
+    for entry in schedule:
+        if entry["start"] <= clock:
+            current = entry
+    return current

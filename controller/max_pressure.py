@@ -1,0 +1,91 @@
+"""Max-pressure control (Varaiya 2013), a baseline that needs no plan and no demand model.
+
+Every ``decision_s`` seconds after the current green has served its minimum, the phase
+whose served links carry the most pressure (vehicles on the incoming lane minus vehicles on
+the outgoing lane, summed over the phase's green links) takes over, through the usual
+yellow and all-red. A green never runs past its maximum, so no movement is starved.
+"""
+
+from __future__ import annotations
+
+from controller.eventlog import EventCode, EventLog
+from controller.timer import transition_states
+from controller.topology import JunctionLayout, group_colours
+
+DEFAULT_DECISION_S = 5.0
+
+
+class MaxPressureController:
+    def __init__(self, layout: JunctionLayout, step_s: float = 1.0,
+                 decision_s: float = DEFAULT_DECISION_S) -> None:
+        self.layout = layout
+        self.step_s = step_s
+        self.decision_s = decision_s
+        self.event_log = EventLog(layout.tls_id, [g.id for g in layout.groups])
+        self.phase = 0
+        self.target = 0
+        self.stage = "green"
+        self.elapsed = 0.0
+        self.remaining = 0.0
+        self._links = [
+            [(link.in_lane, link.out_lane) for link in layout.links
+             if phase.green_state[link.index] in "Gg"]
+            for phase in layout.phases
+        ]
+        self._shown = ""
+        self.switches = 0
+
+    def start(self, sumo, time_s: float) -> None:
+        self._show(sumo, time_s)
+
+    def on_step(self, time_s: float, sumo) -> None:
+        self.elapsed += self.step_s
+        phase = self.layout.phases[self.phase]
+        if self.stage == "green":
+            decide = (self.elapsed >= phase.min_green_s
+                      and self.elapsed % self.decision_s < self.step_s)
+            if self.elapsed >= phase.max_green_s or decide:
+                best = self._best_phase(sumo)
+                if best == self.phase and self.elapsed >= phase.max_green_s:
+                    best = (self.phase + 1) % len(self.layout.phases)
+                if best != self.phase:
+                    self.target = best
+                    self.stage, self.remaining = "yellow", phase.yellow_s
+                    self.switches += 1
+                    self.event_log.record(time_s, EventCode.PHASE_BEGIN_YELLOW, self.phase + 1)
+        else:
+            self.remaining -= self.step_s
+            if self.remaining <= 1e-9:
+                if self.stage == "yellow" and phase.all_red_s > 0:
+                    self.stage, self.remaining = "all_red", phase.all_red_s
+                else:
+                    self.phase, self.stage, self.elapsed = self.target, "green", 0.0
+                    self.event_log.record(time_s, EventCode.PHASE_BEGIN_GREEN, self.phase + 1)
+        self._show(sumo, time_s)
+
+    def _best_phase(self, sumo) -> int:
+        counts: dict[str, int] = {}
+
+        def vehicles(lane: str) -> int:
+            if lane not in counts:
+                counts[lane] = sumo.lane.getLastStepVehicleNumber(lane)
+            return counts[lane]
+
+        pressures = [sum(vehicles(i) - vehicles(o) for i, o in links) for links in self._links]
+        best = max(range(len(pressures)), key=lambda k: (pressures[k], k == self.phase))
+        return best
+
+    def _state(self) -> str:
+        current = self.layout.phases[self.phase].green_state
+        if self.stage == "green":
+            return current
+        yellow, all_red = transition_states(current, self.layout.phases[self.target].green_state)
+        return yellow if self.stage == "yellow" else all_red
+
+    def _show(self, sumo, time_s: float) -> None:
+        state = self._state()
+        if state == self._shown:
+            return
+        sumo.trafficlight.setRedYellowGreenState(self.layout.tls_id, state)
+        self._shown = state
+        self.event_log.record_signal_state(time_s, group_colours(self.layout, state))

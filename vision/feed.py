@@ -1,0 +1,101 @@
+"""Sends each interval's camera figures to the optimizer, as a SUMO detector would.
+
+Lanes are grouped by their ``signal_group_id``: counts add up, the queue is the longest of
+the group's lanes and the occupancy is the mean over its lanes that have a virtual loop. The
+message is the optimizer's own ``PlanRequest``, so a camera can stand in for simulated
+detectors with no change on the optimizer's side.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+
+import grpc
+
+from protos import optimizer_v1_pb2 as pb
+from protos import optimizer_v1_pb2_grpc as pb_grpc
+from vision.camera import CameraConfig
+from vision.errors import VisionError
+from vision.pipeline import IntervalReport
+
+logger = logging.getLogger(__name__)
+
+
+def plan_request(camera: CameraConfig, report: IntervalReport) -> pb.PlanRequest:
+    """Builds the optimizer's request from one interval of camera figures."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    queues: dict[str, float] = defaultdict(float)
+    occupancies: dict[str, list[float]] = defaultdict(list)
+    loops = {
+        lane.id
+        for lane in camera.lanes
+        if lane.stop_zone is not None or lane.stop_line is not None
+    }
+    for lane_id, figures in report.lanes.items():
+        group = figures.signal_group_id
+        counts[group].update(figures.counts)
+        queues[group] = max(queues[group], figures.queue_m)
+        if lane_id in loops:
+            occupancies[group].append(figures.occupancy)
+
+    movements = []
+    for group in sorted(counts.keys() | queues.keys()):
+        group_counts = counts[group]
+        shares = occupancies.get(group, [])
+        movements.append(
+            pb.MovementReport(
+                signal_group_id=group,
+                counts=pb.ClassCounts(
+                    motorcycle=group_counts.get("motorcycle", 0),
+                    car=group_counts.get("car", 0),
+                    bus=group_counts.get("bus", 0),
+                    truck=group_counts.get("truck", 0),
+                ),
+                queue_m=queues[group],
+                occupancy=sum(shares) / len(shares) if shares else 0.0,
+            )
+        )
+    return pb.PlanRequest(
+        junction_id=camera.junction_id or camera.camera_id,
+        interval_s=report.end_s - report.start_s,
+        movements=movements,
+        timestamp_s=report.end_s,
+    )
+
+
+class OptimizerFeed:
+    """A gRPC client that calls ``ComputePlan`` once per closed interval."""
+
+    def __init__(self, target: str, camera: CameraConfig, timeout_s: float = 5.0) -> None:
+        self.target = target
+        self.camera = camera
+        self.timeout_s = timeout_s
+        self._channel = grpc.insecure_channel(target)
+        self._stub = pb_grpc.SignalOptimizerStub(self._channel)
+        self.plans: list[pb.Plan] = []
+
+    def send(self, report: IntervalReport) -> pb.Plan:
+        request = plan_request(self.camera, report)
+        try:
+            plan = self._stub.ComputePlan(request, timeout=self.timeout_s)
+        except grpc.RpcError as exc:
+            msg = (
+                f"optimizer at {self.target} refused the report for junction "
+                f"{request.junction_id} interval {report.index}: {exc.code().name} "
+                f"{exc.details()}"
+            )
+            raise VisionError(msg) from exc
+        logger.info(
+            "sent interval %d of camera %s to %s: plan %d, cycle %.0f s",
+            report.index,
+            self.camera.camera_id,
+            self.target,
+            plan.plan_version,
+            plan.cycle_s,
+        )
+        self.plans.append(plan)
+        return plan
+
+    def close(self) -> None:
+        self._channel.close()
