@@ -27,8 +27,8 @@ class OptimizerProcess:
             p for p in (root, os.environ.get("PYTHONPATH", "")) if p))
         self.process = subprocess.Popen(
             # -P: never let a folder named optimizer in the working directory shadow ours.
-            [sys.executable, "-P", "-m", "optimizer", "--port", str(self.port), "--ready-line",
-             "--exit-with-parent"],
+            [sys.executable, "-P", "-m", "optimizer", "--port", str(self.port), "--plaintext",
+             "--ready-line", "--exit-with-parent"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
         )
         line = self._read_ready_line()

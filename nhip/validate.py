@@ -95,13 +95,24 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    controllers = parse_controllers(args.controllers)
+    seeds = parse_seeds(args.seeds)
+    if args.out is None:
+        # Runs write their SUMO outputs somewhere; without --out nothing is kept.
+        with tempfile.TemporaryDirectory(prefix="nhip-validate-") as scratch:
+            return _validate(args, controllers, seeds, Path(scratch))
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SystemExit(f"--out: cannot use {args.out} as a folder ({error.strerror})")
+    return _validate(args, controllers, seeds, args.out)
+
+
+def _validate(args: argparse.Namespace, controllers: list[str], seeds: list[int],
+              workdir: Path) -> int:
     from nhip.optimizer_process import OptimizerProcess
     from nhip.parallel import run_parallel
 
-    controllers = parse_controllers(args.controllers)
-    seeds = parse_seeds(args.seeds)
-    workdir = args.out or Path(tempfile.mkdtemp(prefix="nhip-validate-"))
-    workdir.mkdir(parents=True, exist_ok=True)
     cases = _cases(args, workdir)
     with OptimizerProcess(log_file=workdir / "optimizer.log") as optimizer:
         jobs = {}

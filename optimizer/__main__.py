@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 
-from optimizer.cli import add_serve_arguments
+from optimizer.cli import add_serve_arguments, check_link
 from optimizer.server import main
 
 parser = argparse.ArgumentParser(prog="python -m optimizer", description=__doc__)
@@ -14,6 +14,7 @@ add_serve_arguments(parser)
 parser.add_argument("--exit-with-parent", action="store_true",
                     help="exit when standard input closes (the parent process ended)")
 args = parser.parse_args()
+check_link(args)
 if args.exit_with_parent:
     # A parent that dies without stopping us (killed, crashed) closes our stdin.
     threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()

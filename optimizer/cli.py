@@ -21,8 +21,19 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-dir", type=Path,
                         help="folder made by 'nhip certs make': TLS with client certificates, "
                              "each controller limited to its own junction")
+    parser.add_argument("--plaintext", action="store_true",
+                        help="serve without TLS (loopback addresses only)")
     parser.add_argument("--ready-line", action="store_true",
                         help="print 'listening on HOST:PORT' once serving")
+
+
+def check_link(args: argparse.Namespace) -> None:
+    """Plain text only when asked for, and then only on loopback (checked at bind)."""
+    if args.tls_dir is None and not args.plaintext:
+        raise SystemExit("give --tls-dir DIR (TLS with client certificates; see "
+                         "'nhip certs make') or --plaintext (loopback addresses only)")
+    if args.tls_dir is not None and args.plaintext:
+        raise SystemExit("--plaintext and --tls-dir exclude each other")
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +47,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from optimizer.server import main
 
+    check_link(args)
     try:
         main(args.host, args.port, args.ready_line, args.tls_dir)
     except (ValueError, OSError) as error:
