@@ -189,8 +189,9 @@ def test_a_safe_junction_with_sound_plans_never_trips(case, gap) -> None:
     assert controller.trips == [], controller.trips[:1]
     assert not controller.flashing
     assert replay(sumo.shown, matrix, controller.monitor.rules, 0.0) == []
-    # Every phase's green reached the heads, unless an omit asked for it to be skipped.
+    # Every phase's green reached the heads, unless an omit asked for it to be skipped or
+    # actuation (the gap-out run) skipped a phase nobody was waiting for.
     commands = rest[3]
-    if all(name != "omit" for name, _ in commands.values()):
+    if not gap and all(name != "omit" for name, _ in commands.values()):
         shown = {s for _, s in sumo.shown}
         assert {p.green_state for p in layout.phases} <= shown

@@ -234,29 +234,15 @@ def _merge_abreast(boxes: list[list[float]]) -> list[list[float]]:
 
     Known limit: two motorcycles riding abreast at night are joined into one vehicle.
     """
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                a, b = boxes[i], boxes[j]
-                overlap_y = min(a[3], b[3]) - max(a[1], b[1])
-                gap_x = max(a[0], b[0]) - min(a[2], b[2])
-                low = min(a[3] - a[1], b[3] - b[1])
-                narrow = min(a[2] - a[0], b[2] - b[0])
-                if overlap_y >= 0.5 * low and gap_x <= 0.3 * narrow:
-                    boxes[i] = [
-                        min(a[0], b[0]),
-                        min(a[1], b[1]),
-                        max(a[2], b[2]),
-                        max(a[3], b[3]),
-                    ]
-                    del boxes[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    return boxes
+
+    def abreast(a: list[float], b: list[float]) -> bool:
+        overlap_y = min(a[3], b[3]) - max(a[1], b[1])
+        gap_x = max(a[0], b[0]) - min(a[2], b[2])
+        low = min(a[3] - a[1], b[3] - b[1])
+        narrow = min(a[2] - a[0], b[2] - b[0])
+        return overlap_y >= 0.5 * low and gap_x <= 0.3 * narrow
+
+    return _merge_pairs(boxes, abreast)
 
 
 def _merge_stacked(boxes: list[list[float]]) -> list[list[float]]:
@@ -265,25 +251,30 @@ def _merge_stacked(boxes: list[list[float]]) -> list[list[float]]:
     At night a truck shows as its lit cab and its box; by day a windscreen can split a car.
     Blobs side by side (two motorcycles abreast) are left apart.
     """
+
+    def stacked(a: list[float], b: list[float]) -> bool:
+        overlap_x = min(a[2], b[2]) - max(a[0], b[0])
+        gap_y = max(a[1], b[1]) - min(a[3], b[3])
+        narrow = min(a[2] - a[0], b[2] - b[0])
+        tall = max(a[3] - a[1], b[3] - b[1])
+        wide = max(a[2] - a[0], b[2] - b[0])
+        aligned = overlap_x >= 0.8 * narrow and narrow >= 0.6 * wide
+        return aligned and gap_y <= STACK_GAP_FRACTION * tall
+
+    return _merge_pairs(boxes, stacked)
+
+
+def _merge_pairs(boxes: list[list[float]], together) -> list[list[float]]:
+    """Replaces any two boxes that ``together(a, b)`` joins by their union, until none."""
     merged = True
     while merged:
         merged = False
         for i in range(len(boxes)):
             for j in range(i + 1, len(boxes)):
                 a, b = boxes[i], boxes[j]
-                overlap_x = min(a[2], b[2]) - max(a[0], b[0])
-                gap_y = max(a[1], b[1]) - min(a[3], b[3])
-                narrow = min(a[2] - a[0], b[2] - b[0])
-                tall = max(a[3] - a[1], b[3] - b[1])
-                wide = max(a[2] - a[0], b[2] - b[0])
-                aligned = overlap_x >= 0.8 * narrow and narrow >= 0.6 * wide
-                if aligned and gap_y <= STACK_GAP_FRACTION * tall:
-                    boxes[i] = [
-                        min(a[0], b[0]),
-                        min(a[1], b[1]),
-                        max(a[2], b[2]),
-                        max(a[3], b[3]),
-                    ]
+                if together(a, b):
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]),
+                                max(a[2], b[2]), max(a[3], b[3])]
                     del boxes[j]
                     merged = True
                     break
