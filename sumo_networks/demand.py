@@ -1,4 +1,4 @@
-"""Writes a SUMO route file of individual trips from a scenario's ``demand.yaml``.
+"""Writes a SUMO route file of individual trips from a scenario's demand file.
 
 Trips are drawn here, with NumPy's generator seeded by the caller, rather than left to
 SUMO's ``<flow>`` elements: every controller compared on a seed then sees exactly the
