@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -62,9 +63,12 @@ def _worker(key, job, progress) -> dict:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     last = [0.0]
     begin = job.begin_s
+    parent = os.getppid()
 
     def report(sim_time: float) -> None:
         if sim_time - last[0] >= 30:
+            if os.getppid() != parent:
+                os._exit(1)  # the command that asked for this run is gone: stop with it
             progress.put((key, sim_time - begin))
             last[0] = sim_time
 

@@ -139,6 +139,9 @@ def _validate(args: argparse.Namespace, controllers: list[str], seeds: list[int]
                                         for r in runs.values())
     results["notes"] = sorted({n for r in runs.values() for n in r.get("notes", [])
                                if "not controlled" in n})
+    if not any(r.get("trips") for r in runs.values()):
+        results["notes"].append("no vehicle took part in any run: check the routes and "
+                                "--begin/--end against the demand's departure times")
     if not any(r.get("controlled_lights") for r in runs.values()):
         results["notes"].append("no traffic light could be controlled: every controller ran "
                                 "the network's own programs")
