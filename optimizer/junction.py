@@ -120,6 +120,9 @@ class Demand:
     spilled: frozenset[str]
     interval_s: float
     timestamp_s: float
+    # Groups the report spoke of; the others (a camera that sees only some lanes) carry
+    # no news, so their smoothed flows are kept rather than read as zero.
+    reported: frozenset[str] = frozenset()
 
 
 def finite(value: float, path: str, *, minimum: float = 0.0, strict: bool = False,
@@ -288,4 +291,5 @@ def demand_from_request(
         if view > 0 and queue_m >= SPILL_SHARE * view:
             spilled.add(gid)
     timestamp = finite(request.timestamp_s, "timestamp_s", minimum=-math.inf)
-    return Demand(flow_pcu, flow_veh, queue, frozenset(spilled), interval, timestamp)
+    return Demand(flow_pcu, flow_veh, queue, frozenset(spilled), interval, timestamp,
+                  frozenset(reported))

@@ -210,10 +210,10 @@ def smoothed(state: JunctionState, demand: Demand) -> Demand:
     if state.smoothed_flow_pcu is None:
         return demand
     a = FLOW_SMOOTHING
-    pcu = {g: a * q + (1 - a) * state.smoothed_flow_pcu[g]
-           for g, q in demand.flow_pcu_per_s.items()}
-    veh = {g: a * q + (1 - a) * state.smoothed_flow_veh[g]
-           for g, q in demand.flow_veh_per_s.items()}
+    pcu = {g: a * q + (1 - a) * state.smoothed_flow_pcu[g] if g in demand.reported
+           else state.smoothed_flow_pcu[g] for g, q in demand.flow_pcu_per_s.items()}
+    veh = {g: a * q + (1 - a) * state.smoothed_flow_veh[g] if g in demand.reported
+           else state.smoothed_flow_veh[g] for g, q in demand.flow_veh_per_s.items()}
     return replace(demand, flow_pcu_per_s=pcu, flow_veh_per_s=veh)
 
 

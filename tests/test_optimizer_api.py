@@ -207,3 +207,16 @@ def test_oversized_and_unprintable_registrations_are_refused(stub) -> None:
             stub.RegisterJunction(request, timeout=5)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert message in caught.value.details()
+
+
+def test_a_group_left_out_of_a_report_keeps_its_demand(stub) -> None:
+    stub.RegisterJunction(two_phase_request("api-partial"), timeout=5)
+    both = report("api-partial", policy=pb.WEBSTER, A={"car": 600}, B={"car": 600})
+    only_a = report("api-partial", policy=pb.WEBSTER, A={"car": 600})
+
+    first = stub.ComputePlan(both, timeout=5)
+    second = stub.ComputePlan(only_a, timeout=5)
+
+    # B said nothing new: its flow stays, so the greens stay balanced.
+    assert [g.green_s for g in second.greens] == [g.green_s for g in first.greens]
+    assert second.greens[0].green_s == second.greens[1].green_s
