@@ -25,14 +25,14 @@ from dataclasses import replace
 from controller import conflicts as conflict_rules
 from controller.conflicts import ConflictMatrix
 from controller.detectors import JunctionDetectors
-from controller.eventlog import ALARM_RULES, EventCode, EventLog, fold_colour
+from controller.eventlog import ALARM_RULES, EventCode, EventLog
 from controller.failsafe import SafeExit
 from controller.monitor import ConflictMonitor, MonitorRules, Violation
 from controller.ntcip import PhaseCommands
 from controller.plans import PlanRejected, checked_plan
 from controller.presence import StopBarPresence
 from controller.timer import CyclePlan, PhaseTimer, program_plan
-from controller.topology import JunctionLayout, PhaseLayout
+from controller.topology import JunctionLayout, PhaseLayout, group_colours
 
 log = logging.getLogger("nhip.controller")
 
@@ -300,11 +300,7 @@ class JunctionController:
         if state == self._shown:
             return
         self._shown = state
-        colours = {}
-        for group in self.layout.groups:
-            letters = [fold_colour(state[k]) for k in group.link_indices]
-            colours[group.id] = "G" if "G" in letters else ("y" if "y" in letters else "r")
-        self.event_log.record_signal_state(time_s, colours)
+        self.event_log.record_signal_state(time_s, group_colours(self.layout, state))
 
     def _monitored(self, time_s: float, state: str) -> str:
         """The state to show: ``state`` if the monitor passes it, else the safe exit's."""

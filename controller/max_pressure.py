@@ -27,11 +27,7 @@ class MaxPressureController:
         self.stage = "green"
         self.elapsed = 0.0
         self.remaining = 0.0
-        self._links = [
-            [(link.in_lane, link.out_lane) for link in layout.links
-             if phase.green_state[link.index] in "Gg"]
-            for phase in layout.phases
-        ]
+        self._links = green_link_lanes(layout)
         self._shown = ""
         self.switches = 0
 
@@ -64,16 +60,8 @@ class MaxPressureController:
         self._show(sumo, time_s)
 
     def _best_phase(self, sumo) -> int:
-        counts: dict[str, int] = {}
-
-        def vehicles(lane: str) -> int:
-            if lane not in counts:
-                counts[lane] = sumo.lane.getLastStepVehicleNumber(lane)
-            return counts[lane]
-
-        pressures = [sum(vehicles(i) - vehicles(o) for i, o in links) for links in self._links]
-        best = max(range(len(pressures)), key=lambda k: (pressures[k], k == self.phase))
-        return best
+        pressures = phase_pressures(sumo, self._links)
+        return max(range(len(pressures)), key=lambda k: (pressures[k], k == self.phase))
 
     def _state(self) -> str:
         current = self.layout.phases[self.phase].green_state
@@ -89,3 +77,23 @@ class MaxPressureController:
         sumo.trafficlight.setRedYellowGreenState(self.layout.tls_id, state)
         self._shown = state
         self.event_log.record_signal_state(time_s, group_colours(self.layout, state))
+
+
+def green_link_lanes(layout: JunctionLayout) -> list[list[tuple[str, str]]]:
+    """Per phase, the (incoming lane, outgoing lane) of every link it gives green to."""
+    return [[(link.in_lane, link.out_lane) for link in layout.links
+             if phase.green_state[link.index] in "Gg"]
+            for phase in layout.phases]
+
+
+def phase_pressures(sumo, links: list[list[tuple[str, str]]]) -> list[int]:
+    """Each phase's pressure: vehicles on its links' incoming lanes minus outgoing lanes,
+    each lane read once."""
+    counts: dict[str, int] = {}
+
+    def vehicles(lane: str) -> int:
+        if lane not in counts:
+            counts[lane] = sumo.lane.getLastStepVehicleNumber(lane)
+        return counts[lane]
+
+    return [sum(vehicles(i) - vehicles(o) for i, o in pairs) for pairs in links]

@@ -11,6 +11,7 @@ with the most pressure elsewhere outweighs the current one by ``margin``. The ga
 from __future__ import annotations
 
 from controller.junction import JunctionController
+from controller.max_pressure import green_link_lanes, phase_pressures
 
 # Vehicles by which another phase's pressure must exceed the current one's before the
 # green is cut: below this the switch's lost time costs more than it saves.
@@ -21,23 +22,8 @@ class PressureController(JunctionController):
     def __init__(self, *args, margin: float = DEFAULT_MARGIN, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.margin = margin
-        self._pairs = [
-            [(link.in_lane, link.out_lane) for link in self.layout.links
-             if phase.green_state[link.index] in "Gg"]
-            for phase in self.layout.phases
-        ]
+        self._pairs = green_link_lanes(self.layout)
         self.pressure_outs = 0
-
-    def pressures(self, sumo) -> list[int]:
-        """Each phase's pressure from the vehicles now on its lanes."""
-        counts: dict[str, int] = {}
-
-        def vehicles(lane: str) -> int:
-            if lane not in counts:
-                counts[lane] = sumo.lane.getLastStepVehicleNumber(lane)
-            return counts[lane]
-
-        return [sum(vehicles(i) - vehicles(o) for i, o in pairs) for pairs in self._pairs]
 
     def _gapped_out(self, sumo) -> bool:
         if super()._gapped_out(sumo):
@@ -47,7 +33,7 @@ class PressureController(JunctionController):
         if (elapsed is None or len(self.layout.phases) < 2
                 or elapsed + self.step_s < self.layout.phases[current].min_green_s):
             return False
-        pressures = self.pressures(sumo)
+        pressures = phase_pressures(sumo, self._pairs)
         rival = max(p for k, p in enumerate(pressures) if k != current)
         if rival > pressures[current] + self.margin:
             self.pressure_outs += 1

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from controller.eventlog import fold_colour
+
 # Defaults for programs that give no minimum or maximum (static programs, where
 # minDur = maxDur = duration). Eight seconds lets a standing queue of motorcycles start
 # and is above the 7 s floor common in practice; 90 s bounds any one red for the others.
@@ -217,8 +219,6 @@ def _merge_repeats(phases: list[PhaseLayout]) -> tuple[PhaseLayout, ...]:
 def group_colours(layout: JunctionLayout, state: str) -> dict[str, str]:
     """What each signal group shows for a link state: 'G' if any of its links may go,
     else 'y' if any shows yellow, else 'r'."""
-    from controller.eventlog import fold_colour
-
     colours = {}
     for group in layout.groups:
         letters = {fold_colour(state[k]) for k in group.link_indices}
