@@ -12,7 +12,6 @@ says what is known and what is assumed.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from sumo_networks import ROOT
@@ -93,12 +92,6 @@ def write_plain(name: str) -> Path:
     (folder / f"{name}.nod.xml").write_text("\n".join(nodes) + "\n", encoding="utf-8")
     (folder / f"{name}.edg.xml").write_text("\n".join(edges) + "\n", encoding="utf-8")
     return folder
-
-
-def road_length(name: str, a: str, b: str) -> float:
-    points = {**LAYOUTS[name]["junctions"], **LAYOUTS[name]["outer"]}
-    (x1, y1), (x2, y2) = points[a], points[b]
-    return math.hypot(x2 - x1, y2 - y1)
 
 
 def main() -> None:
