@@ -72,7 +72,7 @@ class JunctionController:
         self.max_gap_s = max_gap_s
         # Skipping uncalled phases is an actuated feature: fixed-time plans skip only
         # what an NTCIP omit asks them to.
-        self.timer = PhaseTimer(layout, plan, self._cycle_start, self._phase_wanted)
+        self.timer = self._make_timer(layout, plan)
         self.plans: list[tuple[float, CyclePlan]] = [(0.0, plan)]
         self._last_report_s = 0.0
         self._shown = ""
@@ -242,11 +242,14 @@ class JunctionController:
         self.layout = layout
         self._gap_lanes = [_green_lanes(layout, phase) for phase in layout.phases]
         self._call_lanes = [_green_lanes(layout, phase, "G") for phase in layout.phases]
-        self.timer = PhaseTimer(layout, plan, self._cycle_start, self._phase_wanted)
+        self.timer = self._make_timer(layout, plan)
         self.plans.append((time_s, plan))
         self._exit = None
         self._pending = None
         self.event_log.record(time_s, EventCode.PHASE_BEGIN_GREEN, 1)
+
+    def _make_timer(self, layout: JunctionLayout, plan: CyclePlan) -> PhaseTimer:
+        return PhaseTimer(layout, plan, self._cycle_start, self._phase_wanted)
 
     def _waiting_links(self) -> set[int]:
         """Links some wanted phase would serve: the ones a long red keeps waiting."""

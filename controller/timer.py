@@ -68,11 +68,15 @@ class PhaseTimer:
         plan: CyclePlan,
         on_cycle_start: Callable[[float], CyclePlan] | None = None,
         has_demand: Callable[[int], bool] | None = None,
+        chooser: Callable[[int], int] | None = None,
     ) -> None:
+        """``chooser``, when given, picks the phase after the current one (free order,
+        as in phase-decision control); otherwise phases follow in sequence."""
         self.layout = layout
         self.plan = plan
         self.on_cycle_start = on_cycle_start
         self.has_demand = has_demand
+        self.chooser = chooser
         self._transitions: dict[tuple[int, int], tuple[str, str]] = {}
         self.phase = 0
         self.next_phase = 1 % len(layout.phases)
@@ -137,6 +141,9 @@ class PhaseTimer:
         """The next phase in sequence that has demand; the very next if none has."""
         n = len(self.layout.phases)
         following = (self.phase + 1) % n
+        if self.chooser is not None:
+            chosen = self.chooser(self.phase)
+            return chosen if chosen != self.phase else following
         if self.has_demand is None:
             return following
         for step in range(1, n):

@@ -20,6 +20,10 @@ DEFAULT_MAX_GREEN_S = 90.0
 DEFAULT_YELLOW_S = 3.0
 DEFAULT_ALL_RED_S = 2.0
 DEFAULT_MIN_CYCLE_S = 30.0
+# A program green beyond five minutes is a phase held by hand (an operator's manual
+# control, or a network built for a game where the player switches), not a timing:
+# the maximum green is capped here so every red stays bounded.
+LONGEST_GREEN_S = 300.0
 DEFAULT_MAX_CYCLE_S = 150.0
 
 TURN_NAMES = {"s": "through", "l": "left", "L": "left", "r": "right", "R": "right",
@@ -92,12 +96,12 @@ def read_layout(sumo, tls_id: str) -> JunctionLayout:
     links = _links(sumo, tls_id)
     if not links:
         raise UncontrollableLight(f"traffic light {tls_id}: it controls no links")
-    groups, group_of_link = _groups(links)
     program = sumo.trafficlight.getProgram(tls_id)
     logics = [lg for lg in sumo.trafficlight.getAllProgramLogics(tls_id)
               if lg.programID == program]
     if not logics:
         raise UncontrollableLight(f"traffic light {tls_id}: program {program!r} not found")
+    groups, group_of_link = _groups(links, logics[0].phases)
     phases = _phases(tls_id, logics[0].phases, len(links), group_of_link)
     group_of_turn = {(link.in_edge, link.out_edge): group_of_link[link.index] for link in links}
     served = {gid for phase in phases for gid in phase.group_ids}
@@ -114,6 +118,10 @@ def _links(sumo, tls_id: str) -> list[Link]:
         if not connections:
             continue  # an unused signal index
         in_lane, out_lane, _via = connections[0]
+        if in_lane.startswith(":"):
+            # A pedestrian crossing, entered from a walking area: no vehicle uses it. Its
+            # signal follows the program's phases as they are, with no group of its own.
+            continue
         direction = "s"
         for link in sumo.lane.getLinks(in_lane):
             if link[0] == out_lane:
@@ -123,18 +131,27 @@ def _links(sumo, tls_id: str) -> list[Link]:
     return links
 
 
-def _groups(links: list[Link]) -> tuple[list[SignalGroupLayout], dict[int, str]]:
-    by_key: dict[tuple[str, str], list[Link]] = {}
+def _groups(links: list[Link], program_phases) -> tuple[list[SignalGroupLayout], dict[int, str]]:
+    """Links grouped by approach and turn, and split where the program signals them
+    differently: a signal group shows one signal, so links that the program releases in
+    different phases (a left-turn lane held back while the other left turns go, say)
+    are groups of their own, named with a suffix."""
+    by_key: dict[tuple[str, str, tuple[bool, ...]], list[Link]] = {}
     for link in links:
         turn = TURN_NAMES.get(link.direction, "other")
-        by_key.setdefault((link.in_edge, turn), []).append(link)
+        signals = tuple(link.index < len(p.state) and p.state[link.index] in _GREEN
+                        for p in program_phases)
+        by_key.setdefault((link.in_edge, turn, signals), []).append(link)
+    named: dict[tuple[str, str], int] = {}
     lane_users: dict[str, int] = {}
     for members in by_key.values():
         for lane in {link.in_lane for link in members}:
             lane_users[lane] = lane_users.get(lane, 0) + 1
     groups, group_of_link = [], {}
-    for (edge, turn), members in by_key.items():
-        gid = f"{edge}:{turn}"
+    for (edge, turn, _signals), members in by_key.items():
+        named[(edge, turn)] = named.get((edge, turn), 0) + 1
+        count = named[(edge, turn)]
+        gid = f"{edge}:{turn}" if count == 1 else f"{edge}:{turn}/{count}"
         lanes = tuple(dict.fromkeys(link.in_lane for link in members))
         share = sum(1.0 / lane_users[lane] for lane in lanes)
         groups.append(SignalGroupLayout(gid, tuple(link.index for link in members), lanes,
@@ -167,8 +184,8 @@ def _phases(tls_id, program_phases, link_count: int, group_of_link: dict[int, st
         min_dur, max_dur = float(phase.minDur), float(phase.maxDur)
         actuated_bounds = 0 < min_dur < max_dur
         min_green = min_dur if actuated_bounds else min(DEFAULT_MIN_GREEN_S, duration)
-        max_green = max_dur if actuated_bounds and max_dur < 1e5 else max(
-            DEFAULT_MAX_GREEN_S, duration)
+        max_green = min(max_dur if actuated_bounds else max(DEFAULT_MAX_GREEN_S, duration),
+                        LONGEST_GREEN_S)
         phases.append(PhaseLayout(
             id=f"p{len(phases)}",
             green_state=state,

@@ -1,10 +1,10 @@
-"""``nhip demo``: one Biên Hòa junction for a peak hour under three controllers.
+"""``nhip demo``: one Biên Hòa junction for a peak hour under four controllers.
 
 The same vehicles (drawn once from the seed) meet a fixed-time Webster plan, SUMO's
-actuated control and our adaptive control, which asks the optimizer over a real gRPC
-socket every cycle. The three runs go in parallel processes (libsumo runs one simulation
-per process). The result is a table, and with ``--out`` a summary.json and a plot of
-queues over time.
+actuated control, and our two modes, both asking the optimizer over a real gRPC socket:
+adaptive (a plan every cycle) and real-time (a hold-or-move-on decision every 2 s). The
+runs go in parallel processes (libsumo runs one simulation per process). The result is a
+table, and with ``--out`` a summary.json and a plot of queues over time.
 """
 
 from __future__ import annotations
@@ -20,21 +20,24 @@ from pathlib import Path
 
 log = logging.getLogger("nhip.demo")
 
-CONTROLLERS = ("fixed", "actuated", "adaptive")
+CONTROLLERS = ("fixed", "actuated", "adaptive", "realtime")
 MAX_DURATION_S = 86400.0
 # Demo rows and the simulation controller each one runs.
-RUNS = {"fixed": "webster", "actuated": "actuated", "adaptive": "adaptive", "program": "program"}
+RUNS = {"fixed": "webster", "actuated": "actuated", "adaptive": "adaptive",
+        "realtime": "realtime", "program": "program"}
 LABELS = {
     "fixed": "fixed (Webster)",
     "actuated": "actuated (SUMO)",
     "adaptive": "adaptive (Nhịp)",
+    "realtime": "real-time (Nhịp)",
     "program": "network program",
 }
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "demo", help="run a Biên Hòa junction under fixed, actuated and adaptive control",
+        "demo",
+        help="run a Biên Hòa junction under fixed, actuated, adaptive and real-time control",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", default="tan_phong", help="scenario name")
     parser.add_argument("--duration", type=_positive, default=3600.0,
@@ -42,7 +45,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=_seed, default=1, help="random seed for demand and SUMO")
     parser.add_argument("--out", type=Path, help="write summary.json and queues.png here")
     parser.add_argument("--controllers", default=",".join(CONTROLLERS),
-                        help="comma-separated subset of: fixed, actuated, adaptive, program")
+                        help="comma-separated subset of: fixed, actuated, adaptive, realtime, "
+                             "program")
     parser.add_argument("--jobs", type=_jobs, default=0,
                         help="parallel simulations (default: one per controller)")
     parser.add_argument("--gui", action="store_true",
@@ -132,6 +136,11 @@ def _demo(args: argparse.Namespace, chosen: tuple[str, ...], sc, workdir: Path) 
     if adaptive:
         print(f"Adaptive: {adaptive['plans']} plans over gRPC, {adaptive['failures']} "
               f"missed deadlines, median call {adaptive['p50_ms']:.1f} ms.")
+    realtime = results.get("realtime", {}).get("optimizer")
+    if realtime and realtime["decisions"]:
+        print(f"Real-time: {realtime['decisions']} phase decisions over gRPC, "
+              f"{realtime['failures']} missed deadlines, median call "
+              f"{realtime['p50_ms']:.1f} ms.")
     if args.out:
         summary = write_summary(results, args, trips, workdir)
         print(f"Wrote {summary} and {workdir / 'queues.png'}")

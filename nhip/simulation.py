@@ -8,7 +8,9 @@ Controllers, by the names the commands use:
   the network's own program with the same seed;
 * ``actuated`` and ``delay_based``: SUMO's own controllers on the same phases;
 * ``max_pressure``: max-pressure phase selection;
-* ``adaptive``: our controller asking the optimizer over gRPC each cycle.
+* ``adaptive``: our controller asking the optimizer over gRPC each cycle;
+* ``realtime``: our controller asking the optimizer over gRPC every few seconds whether
+  to hold the green or which phase to serve next (``controller.realtime``).
 
 Every light our layout reader cannot drive keeps its own program, and the run says which
 light and why; the other lights still run under the chosen controller.
@@ -25,10 +27,12 @@ from typing import Callable
 import sumolib
 
 from controller import sumo_session
+from controller.decider import GrpcDecider
 from controller.detectors import JunctionDetectors, write_detectors
 from controller.junction import DEFAULT_MAX_GAP_S, JunctionController
 from controller.max_pressure import MaxPressureController
 from controller.pressure import PressureController
+from controller.realtime import RealtimeController
 from controller.plans import FixedPlanSource, GrpcPlanSource, checked_plan, registration
 from controller.programs import write_program
 from controller.topology import JunctionLayout, UncontrollableLight, read_layout
@@ -39,7 +43,8 @@ from protos import optimizer_v1_pb2 as pb
 
 log = logging.getLogger("nhip.simulation")
 
-CONTROLLERS = ("program", "webster", "actuated", "delay_based", "max_pressure", "adaptive")
+CONTROLLERS = ("program", "webster", "actuated", "delay_based", "max_pressure", "adaptive",
+               "realtime")
 # After the demand period, keep stepping this long for the last vehicles to clear.
 DRAIN_S = 900.0
 
@@ -61,6 +66,8 @@ class RunSpec:
     drain_s: float = DRAIN_S
     # Prefix for junction ids at the optimizer, unique per run when runs share it.
     namespace: str = ""
+    # Keyword options for the controller (``realtime``: interval_s, lookahead_s, tuning).
+    options: dict = field(default_factory=dict)
 
     @property
     def route_files(self) -> list[Path]:
@@ -182,6 +189,15 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
         for layout in layouts:
             if spec.controller == "max_pressure":
                 controller = MaxPressureController(layout)
+            elif spec.controller == "realtime":
+                options = dict(spec.options)
+                decider = None
+                local = options.pop("local", False)
+                if spec.optimizer_address and not local:
+                    decider = GrpcDecider(spec.optimizer_address,
+                                          spec.namespace + layout.tls_id)
+                    sources.append(decider)
+                controller = RealtimeController(layout, decider, **options)
             else:
                 if spec.controller == "adaptive":
                     source = GrpcPlanSource(spec.optimizer_address,
@@ -235,7 +251,24 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
             "p50_ms": latencies[len(latencies) // 2] if latencies else None,
             "max_ms": latencies[-1] if latencies else None,
         }
+    deciders = [s for s in sources if isinstance(s, GrpcDecider)]
+    if deciders:
+        latencies = sorted(x for d in deciders for x in d.latencies_ms)
+        result["optimizer"] = {
+            "decisions": sum(d.answered for d in deciders),
+            "failures": sum(d.failures for d in deciders),
+            "p50_ms": latencies[len(latencies) // 2] if latencies else None,
+            "max_ms": latencies[-1] if latencies else None,
+        }
     result["gap_outs"] = sum(getattr(c, "gap_outs", 0) for c in controllers)
+    bindings: dict[str, int] = {}
+    for c in controllers:
+        for binding, n in getattr(c, "bindings", {}).items():
+            bindings[binding] = bindings.get(binding, 0) + n
+    if bindings:
+        result["decisions"] = {"by_binding": bindings,
+                               "local": sum(getattr(c, "local_decisions", 0)
+                                            for c in controllers)}
     result["cycles"] = [
         {"tls": c.layout.tls_id, "time_s": t, "greens_s": list(p.greens_s), "source": p.source}
         for c in controllers for t, p in getattr(c, "plans", [])

@@ -27,6 +27,7 @@ CONTROLLERS = {
     "delay_based": "delay_based",
     "max_pressure": "max_pressure",
     "adaptive": "adaptive",
+    "realtime": "realtime",
 }
 # One simulated week: far beyond any validation, and it keeps arithmetic finite.
 MAX_SIMULATED_S = 7 * 86400.0
@@ -95,6 +96,9 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    if args.scenario is not None and (args.end is not None or args.begin != 0.0):
+        raise SystemExit("--begin/--end: only with --net; a scenario runs the period its "
+                         "demand file gives")
     controllers = parse_controllers(args.controllers)
     seeds = parse_seeds(args.seeds)
     if args.out is None:

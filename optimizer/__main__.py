@@ -20,6 +20,6 @@ if args.exit_with_parent:
     threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 try:
-    main(args.host, args.port, args.ready_line, args.tls_dir)
+    main(args.host, args.port, args.ready_line, args.tls_dir, args.redis_url, args.redis_prefix)
 except (ValueError, OSError) as error:
     sys.exit(f"python -m optimizer: {error}")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from ortools.linear_solver import pywraplp
 
 from optimizer.junction import Demand, Junction
-from optimizer.timing import Timing, fit_greens, round_timing
+from optimizer.timing import PolicyPlan, Timing, fit_greens, round_timing
 
 # Red fractions at which the uniform-delay cuts touch; denser where plans live.
 RHO_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9)
@@ -87,7 +87,7 @@ def adaptive_timing(
     demand: Demand,
     previous: Timing | None,
     smoothing: Smoothing = Smoothing(),
-) -> tuple[Timing, str]:
+) -> PolicyPlan:
     demand = saturated_demand(junction, demand, previous)
     result = None
     if previous is not None:
@@ -100,7 +100,8 @@ def adaptive_timing(
     was = f" (was {previous.cycle_s:g})" if previous else ""
     binding = "; ".join(result.binding) if result.binding else "no bound binds"
     reason = f"adaptive: cycle {timing.cycle_s:g} s{was}, est. {result.objective:.2f} pcu-s/s; {binding}"
-    return timing, reason
+    return PolicyPlan(timing, reason, result.objective, "PCU-s/s of estimated delay",
+                      result.binding)
 
 
 def _solve(

@@ -25,6 +25,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serve without TLS (loopback addresses only)")
     parser.add_argument("--ready-line", action="store_true",
                         help="print 'listening on HOST:PORT' once serving")
+    parser.add_argument("--redis-url",
+                        help="keep junction state in this Redis (redis://HOST:PORT/DB), so "
+                             "that several optimizers can serve the same junctions; without "
+                             "it the state lives in this process")
+    # The default lives in optimizer.state_store, which this module does not import:
+    # it pulls in Redis, and 'nhip --help' builds this parser.
+    parser.add_argument("--redis-prefix",
+                        help="prefix of the Redis keys (default 'nhip:optimizer:')")
 
 
 def check_link(args: argparse.Namespace) -> None:
@@ -49,7 +57,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     check_link(args)
     try:
-        main(args.host, args.port, args.ready_line, args.tls_dir)
+        main(args.host, args.port, args.ready_line, args.tls_dir, args.redis_url,
+             args.redis_prefix)
     except (ValueError, OSError) as error:
         raise SystemExit(f"nhip optimizer serve: {error}") from None
     return 0

@@ -147,18 +147,32 @@ def identifier(value: str, path: str) -> str:
     return value
 
 
+def sized(items, path: str, noun: str, maximum: int, minimum: int = 1) -> None:
+    """Refuses a repeated field with fewer than ``minimum`` or more than ``maximum`` items."""
+    if len(items) < minimum:
+        raise RequestError(path, f"must list at least {minimum} {noun}")
+    if len(items) > maximum:
+        raise RequestError(path, f"must list at most {maximum} {noun}s, got {len(items)}")
+
+
+def phase_times(phase: pb.PhaseTiming, path: str) -> tuple[float, float, float, float]:
+    """A phase's minimum and maximum green, yellow and all-red, checked."""
+    min_green = finite(phase.min_green_s, f"{path}.min_green_s", strict=True,
+                       maximum=MAX_TIME_S)
+    max_green = finite(phase.max_green_s, f"{path}.max_green_s", strict=True,
+                       maximum=MAX_TIME_S)
+    if max_green < min_green:
+        raise RequestError(f"{path}.max_green_s",
+                           f"must be at least min_green_s ({min_green:g}), got {max_green:g}")
+    yellow = finite(phase.yellow_s, f"{path}.yellow_s", minimum=MIN_YELLOW_S, maximum=60)
+    all_red = finite(phase.all_red_s, f"{path}.all_red_s", maximum=60)
+    return min_green, max_green, yellow, all_red
+
+
 def junction_from_request(request: pb.RegisterJunctionRequest) -> Junction:
     identifier(request.junction_id, "junction_id")
-    if not request.signal_groups:
-        raise RequestError("signal_groups", "must list at least one signal group")
-    if len(request.signal_groups) > MAX_SIGNAL_GROUPS:
-        raise RequestError("signal_groups", f"must list at most {MAX_SIGNAL_GROUPS} groups, "
-                                            f"got {len(request.signal_groups)}")
-    if not request.phases:
-        raise RequestError("phases", "must list at least one phase")
-    if len(request.phases) > MAX_PHASES:
-        raise RequestError("phases", f"must list at most {MAX_PHASES} phases, "
-                                     f"got {len(request.phases)}")
+    sized(request.signal_groups, "signal_groups", "signal group", MAX_SIGNAL_GROUPS)
+    sized(request.phases, "phases", "phase", MAX_PHASES)
 
     groups: list[SignalGroup] = []
     seen: set[str] = set()
@@ -200,15 +214,7 @@ def junction_from_request(request: pb.RegisterJunctionRequest) -> Junction:
                 raise RequestError(f"{path}.permissive_signal_group_ids",
                                    f"group {gid!r} must also be in signal_group_ids")
             green_factor[(gid, i)] = PERMISSIVE_FACTOR
-        min_green = finite(ph.min_green_s, f"{path}.min_green_s", strict=True,
-                            maximum=MAX_TIME_S)
-        max_green = finite(ph.max_green_s, f"{path}.max_green_s", strict=True,
-                            maximum=MAX_TIME_S)
-        if max_green < min_green:
-            raise RequestError(f"{path}.max_green_s",
-                               f"must be at least min_green_s ({min_green:g}), got {max_green:g}")
-        yellow = finite(ph.yellow_s, f"{path}.yellow_s", minimum=MIN_YELLOW_S, maximum=60)
-        all_red = finite(ph.all_red_s, f"{path}.all_red_s", maximum=60)
+        min_green, max_green, yellow, all_red = phase_times(ph, path)
         pedestrian = finite(ph.pedestrian_s, f"{path}.pedestrian_s", maximum=MAX_TIME_S)
         if pedestrian > max_green:
             raise RequestError(f"{path}.pedestrian_s",

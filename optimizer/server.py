@@ -6,6 +6,7 @@ import asyncio
 import gc
 import ipaddress
 import logging
+import signal
 from pathlib import Path
 
 import grpc
@@ -14,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from optimizer import tls
 from optimizer.service import SignalOptimizerService
+from optimizer.state_store import StoreUnavailable, open_store
 from protos import optimizer_v1_pb2 as pb
 from protos import optimizer_v1_pb2_grpc as pb_grpc
 
@@ -77,8 +79,16 @@ async def start_server(
 
 
 async def serve_forever(host: str, port: int, ready_line: bool = False,
-                        tls_dir: Path | None = None) -> None:
-    server, bound = await start_server(host, port, tls_dir=tls_dir)
+                        tls_dir: Path | None = None, redis_url: str | None = None,
+                        redis_prefix: str | None = None) -> None:
+    store = open_store(redis_url, redis_prefix)
+    log.info("junction state %s", store.description)
+    try:
+        await store.ping()
+    except StoreUnavailable:
+        pass  # logged by the store; calls fail with UNAVAILABLE until Redis answers
+    service = SignalOptimizerService(store=store)
+    server, bound = await start_server(host, port, service=service, tls_dir=tls_dir)
     # Each plan allocates thousands of short-lived solver objects; with the default
     # thresholds the collector runs every few requests and its pauses set the p99.
     # Everything alive at start-up is frozen out of collection for the same reason.
@@ -87,15 +97,24 @@ async def serve_forever(host: str, port: int, ready_line: bool = False,
     if ready_line:
         # Parents that start us with port 0 read the bound port from this line.
         print(f"listening on {host}:{bound}", flush=True)
+    # SIGTERM (a service manager, a bench) stops as cleanly as Ctrl-C: calls in flight
+    # finish and the tally below is written.
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGTERM, lambda: asyncio.ensure_future(server.stop(grace=1.0)))
     try:
         await server.wait_for_termination()
     finally:
         await server.stop(grace=1.0)
+        await store.close()
+        calls = ", ".join(f"{name} {n}" for name, n in sorted(service.calls.items()))
+        log.info("optimizer on %s:%d served %d calls (%s)", host, bound,
+                 sum(service.calls.values()), calls or "none")
 
 
 def main(host: str = "127.0.0.1", port: int = 50051, ready_line: bool = False,
-         tls_dir: Path | None = None) -> None:
+         tls_dir: Path | None = None, redis_url: str | None = None,
+         redis_prefix: str | None = None) -> None:
     try:
-        asyncio.run(serve_forever(host, port, ready_line, tls_dir))
+        asyncio.run(serve_forever(host, port, ready_line, tls_dir, redis_url, redis_prefix))
     except KeyboardInterrupt:
         log.info("optimizer stopped")

@@ -1,20 +1,24 @@
 """The SignalOptimizer gRPC servicer: registration, plans and emergency corridors.
 
-State per junction (layout, last plan, smoothed flows, corridor priority) lives in this
-process.
-Known shortcoming: that state is not shared, so several replicas behind one load
-balancer would each keep their own plan history; a Redis-backed store is the way out.
+State per junction (layout, last plan, smoothed flows, corridor priority) lives in a
+store (``optimizer.state_store``): this process's memory by default, or Redis, which lets
+several replicas behind one load balancer serve the same junctions. Phase decisions keep
+no state; they only read a corridor's priority.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from collections import Counter
+from dataclasses import replace
 
 import grpc
 
 from optimizer.adaptive import adaptive_timing
+from optimizer.bandwidth import plan_corridor_bands
+from optimizer.decision import decide, decision_message, request_from_message
 from optimizer.junction import (
     Demand,
     Junction,
@@ -24,7 +28,14 @@ from optimizer.junction import (
     demand_from_request,
     junction_from_request,
 )
-from optimizer.timing import Timing, expected_delay_s, fit_greens, round_timing
+from optimizer.state_store import (
+    JunctionState,
+    MemoryStore,
+    Priority,
+    StateStore,
+    StoreUnavailable,
+)
+from optimizer.timing import PolicyPlan, expected_delay_s, fit_greens, round_timing
 from optimizer.traffic import PcuFactors
 from optimizer.webster import webster_timing
 from protos import optimizer_v1_pb2 as pb
@@ -44,28 +55,17 @@ _STATUS = {
 }
 
 
-@dataclass
-class Priority:
-    corridor_id: str
-    group_id: str
-    expires_at: float  # time.monotonic()
-
-
-@dataclass
-class JunctionState:
-    junction: Junction
-    version: int = 0
-    previous: Timing | None = None
-    smoothed_flow_pcu: dict[str, float] | None = None
-    smoothed_flow_veh: dict[str, float] | None = None
-    priority: Priority | None = None
-    corridors: set[str] = field(default_factory=set)
-
-
 class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
-    def __init__(self, factors: PcuFactors | None = None, authorizer=None) -> None:
+    def __init__(self, factors: PcuFactors | None = None, authorizer=None,
+                 store: StateStore | None = None) -> None:
         self.factors = factors or PcuFactors()
+        # With the default store this dict is the state itself, and in-process callers
+        # may fill it and call plan() directly; with a Redis store it stays empty.
         self.junctions: dict[str, JunctionState] = {}
+        self.store = store if store is not None else MemoryStore(self.junctions)
+        # Calls served, by method: logged at shutdown, so a bench can see the balance.
+        self.calls: Counter[str] = Counter()
+        self._band_slot = asyncio.Semaphore(1)
         # On TLS links an optimizer.tls.Authorizer: each controller acts only on its own
         # junction. None on the plain-text loopback link, where every caller is local.
         self.authorizer = authorizer
@@ -79,12 +79,15 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal)
 
     async def RegisterJunction(self, request, context):  # noqa: N802 - gRPC's name
+        self.calls["RegisterJunction"] += 1
         await self._authorize(context, [request.junction_id], "register")
         try:
             junction = junction_from_request(request)
+            await self.store.register(request, junction)
         except RequestError as error:
             await _abort(context, error, request.junction_id or "?")
-        self.junctions[junction.id] = JunctionState(junction)
+        except StoreUnavailable as error:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         log.info("registered junction %s: %d groups, %d phases, lost time %g s",
                  junction.id, len(junction.groups), len(junction.phases), junction.lost_time_s)
         return pb.RegisterJunctionResponse(
@@ -94,14 +97,24 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
         )
 
     async def ComputePlan(self, request, context):  # noqa: N802
+        self.calls["ComputePlan"] += 1
         await self._authorize(context, [request.junction_id], "plan")
         try:
-            return self.plan(request)
+            state = await self._load(request.junction_id)
+            plan = self._advance(state, request)
+            plan.plan_version = await self.store.save_plan(state)
+            return plan
         except RequestError as error:
             await _abort(context, error, request.junction_id)
+        except StoreUnavailable as error:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
 
     def plan(self, request: pb.PlanRequest) -> pb.Plan:
-        state = self._state(request.junction_id)
+        """The next plan, for in-process callers that keep junctions in ``junctions``."""
+        return self._advance(self._state(request.junction_id), request)
+
+    def _advance(self, state: JunctionState, request: pb.PlanRequest) -> pb.Plan:
+        """The next plan for a junction; moves ``state`` on to it."""
         junction = state.junction
         demand = smoothed(state, demand_from_request(junction, request, self.factors))
         policy = request.policy or junction.policy
@@ -110,12 +123,13 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
             log.info("corridor %s lapsed at junction %s", priority.corridor_id, junction.id)
             state.priority = priority = None
         if priority is not None:
-            timing, reason = _priority_timing(junction, priority)
+            result = _priority_timing(junction, priority)
         elif policy == pb.WEBSTER:
-            timing, reason = webster_timing(junction, demand)
+            result = webster_timing(junction, demand)
         else:
-            timing, reason = adaptive_timing(junction, demand, state.previous)
+            result = adaptive_timing(junction, demand, state.previous)
             policy = pb.ADAPTIVE
+        timing, reason = result.timing, result.reason
         # The junction's state moves on only once a plan exists for it.
         state.smoothed_flow_pcu = dict(demand.flow_pcu_per_s)
         state.smoothed_flow_veh = dict(demand.flow_veh_per_s)
@@ -131,23 +145,27 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
             expected_delay_s=expected_delay_s(junction, demand, timing),
             reason=reason,
             policy=policy,
+            explanation=_explanation(demand, result),
         )
 
     async def RequestCorridor(self, request, context):  # noqa: N802
+        self.calls["RequestCorridor"] += 1
         await self._authorize(context, [s.junction_id for s in request.steps], "corridor")
         try:
-            return self.request_corridor(request)
+            return await self.request_corridor(request)
         except RequestError as error:
             await _abort(context, error, request.corridor_id or "?")
+        except StoreUnavailable as error:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
 
-    def request_corridor(self, request: pb.CorridorRequest) -> pb.CorridorResponse:
+    async def request_corridor(self, request: pb.CorridorRequest) -> pb.CorridorResponse:
         identifier(request.corridor_id, "corridor_id")
         if not request.steps:
             raise RequestError("steps", "must list at least one junction")
         finite(request.duration_s, "duration_s", strict=True, maximum=MAX_CORRIDOR_S)
         states, seen = [], set()
         for i, step in enumerate(request.steps):
-            state = self._state(step.junction_id, f"steps[{i}].junction_id")
+            state = await self._load(step.junction_id, f"steps[{i}].junction_id")
             if step.junction_id in seen:
                 raise RequestError(f"steps[{i}].junction_id",
                                    f"junction {step.junction_id!r} appears twice in the route")
@@ -159,11 +177,10 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
                     f"junction {step.junction_id!r} has no signal group {step.signal_group_id!r}",
                 )
             states.append((state, step))
-        self._release(request.corridor_id)
-        expires = time.monotonic() + request.duration_s
-        for state, step in states:
-            state.priority = Priority(request.corridor_id, step.signal_group_id, expires)
-            state.corridors.add(request.corridor_id)
+        await self.store.release(request.corridor_id)
+        await self.store.grant(request.corridor_id,
+                               [(step.junction_id, step.signal_group_id) for _, step in states],
+                               request.duration_s)
         ids = [s.junction_id for s in request.steps]
         log.warning("emergency corridor %s for incident %s: priority at %s for %g s",
                     request.corridor_id, request.incident_id or "-", ", ".join(ids),
@@ -172,37 +189,78 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
                                    junction_ids=ids)
 
     async def CancelCorridor(self, request, context):  # noqa: N802
+        self.calls["CancelCorridor"] += 1
         try:
             identifier(request.corridor_id, "corridor_id")
         except RequestError as error:
             await _abort(context, error, "?")
         await self._authorize(context, [], "cancel_corridor")
-        released = self._release(request.corridor_id)
+        try:
+            released = await self.store.release(request.corridor_id)
+        except StoreUnavailable as error:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         if released:
             log.info("corridor %s cancelled; normal plans resume at %s",
                      request.corridor_id, ", ".join(released))
         return pb.CorridorResponse(corridor_id=request.corridor_id, active=False,
                                    junction_ids=released)
 
-    def _release(self, corridor_id: str) -> list[str]:
-        released = []
-        for jid, state in self.junctions.items():
-            if corridor_id in state.corridors:
-                state.corridors.discard(corridor_id)
-                if state.priority and state.priority.corridor_id == corridor_id:
-                    state.priority = None
-                released.append(jid)
-        return released
+    async def DecidePhase(self, request, context):  # noqa: N802
+        self.calls["DecidePhase"] += 1
+        await self._authorize(context, [request.junction_id], "decide")
+        try:
+            return await self.decide_phase(request)
+        except RequestError as error:
+            await _abort(context, error, request.junction_id or "?")
+        except StoreUnavailable as error:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+
+    async def decide_phase(self, request: pb.PhaseDecisionRequest) -> pb.PhaseDecision:
+        """Hold or move on, from the request alone; an emergency corridor held at this
+        junction (when it is registered) makes its phase the priority."""
+        wanted = request_from_message(request)
+        priority = await self.store.priority(request.junction_id)
+        if priority is not None and priority.expires_at < time.monotonic():
+            priority = None
+        if priority is not None:
+            serving = [i for i, p in enumerate(wanted.phases)
+                       if priority.group_id in p.group_ids]
+            if serving:
+                wanted = replace(wanted, priority_phase=serving[0])
+        return decision_message(request.junction_id, wanted, decide(wanted))
+
+    async def PlanCorridorBands(self, request, context):  # noqa: N802
+        self.calls["PlanCorridorBands"] += 1
+        # Computes and changes nothing, so any caller may ask, about any junctions.
+        await self._authorize(context, [], "corridor_bands")
+        try:
+            # The solver runs off the event loop (it releases the GIL while it searches),
+            # one at a time: building models holds the GIL, and a crowd of them would
+            # make phase decisions miss their 100 ms deadline.
+            async with self._band_slot:
+                bands = await asyncio.to_thread(plan_corridor_bands, request)
+        except RequestError as error:
+            await _abort(context, error, request.corridor_id or "?")
+        log.info("corridor %s: %d signals, cycle %.1f s, bands %.1f s out, %.1f s in (%s)",
+                 bands.corridor_id, len(bands.offsets_s), bands.cycle_s, bands.outbound_band_s,
+                 bands.inbound_band_s, bands.status)
+        return bands
+
+    async def _load(self, junction_id: str, field_path: str = "junction_id") -> JunctionState:
+        return _registered(await self.store.load(junction_id), junction_id, field_path)
 
     def _state(self, junction_id: str, field_path: str = "junction_id") -> JunctionState:
-        state = self.junctions.get(junction_id)
-        if state is None:
-            raise RequestError(
-                field_path,
-                f"junction {junction_id!r} is not registered; call RegisterJunction first",
-                kind="precondition",
-            )
-        return state
+        return _registered(self.junctions.get(junction_id), junction_id, field_path)
+
+
+def _registered(state: JunctionState | None, junction_id: str, field_path: str) -> JunctionState:
+    if state is None:
+        raise RequestError(
+            field_path,
+            f"junction {junction_id!r} is not registered; call RegisterJunction first",
+            kind="precondition",
+        )
+    return state
 
 
 def smoothed(state: JunctionState, demand: Demand) -> Demand:
@@ -217,7 +275,16 @@ def smoothed(state: JunctionState, demand: Demand) -> Demand:
     return replace(demand, flow_pcu_per_s=pcu, flow_veh_per_s=veh)
 
 
-def _priority_timing(junction: Junction, priority: Priority) -> tuple[Timing, str]:
+def _explanation(demand: Demand, result: PolicyPlan) -> pb.PlanExplanation:
+    return pb.PlanExplanation(
+        inputs=[pb.GroupInput(signal_group_id=g, flow_pcu_per_h=q * 3600.0,
+                              queue_pcu=demand.queue_pcu.get(g, 0.0),
+                              spilled=g in demand.spilled, reported=g in demand.reported)
+                for g, q in demand.flow_pcu_per_s.items()],
+        objective=result.objective, objective_unit=result.unit, binding=list(result.binding))
+
+
+def _priority_timing(junction: Junction, priority: Priority) -> PolicyPlan:
     """Longest green for the phases serving the emergency vehicle, shortest for the rest."""
     serving = set(junction.serving[priority.group_id])
     wanted = [p.max_green_s if i in serving else p.shortest_green_s
@@ -226,7 +293,8 @@ def _priority_timing(junction: Junction, priority: Priority) -> tuple[Timing, st
     timing = round_timing(junction, fit_greens(junction, wanted, min(sum(wanted), room)))
     reason = (f"emergency priority: corridor {priority.corridor_id} holds green for "
               f"{priority.group_id}")
-    return timing, reason
+    return PolicyPlan(timing, reason, 0.0, "", (f"emergency corridor {priority.corridor_id}: "
+                                                 f"longest green for {priority.group_id}",))
 
 
 async def _abort(context, error: RequestError, subject: str) -> None:

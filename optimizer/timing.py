@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from optimizer.junction import Demand, Junction
 
@@ -21,6 +22,17 @@ X_CAP = 0.95
 class Timing:
     cycle_s: float
     greens_s: tuple[float, ...]
+
+
+class PolicyPlan(NamedTuple):
+    """What a policy returns: the timing, a one-line reason, and for the plan's
+    explanation the objective it reached (in ``unit``) and the bounds that bind."""
+
+    timing: Timing
+    reason: str
+    objective: float = 0.0
+    unit: str = ""
+    binding: tuple[str, ...] = ()
 
 
 def fit_greens(junction: Junction, wanted: list[float], total: float) -> list[float]:

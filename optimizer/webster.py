@@ -10,7 +10,7 @@ all-red intervals, and displayed green is taken as effective green.
 from __future__ import annotations
 
 from optimizer.junction import Demand, Junction
-from optimizer.timing import Timing, critical_ratios, fit_greens, round_timing
+from optimizer.timing import PolicyPlan, critical_ratios, fit_greens, round_timing
 
 # Above this total flow ratio the formula's cycle runs away; use the longest cycle.
 Y_SATURATED = 0.9
@@ -23,7 +23,7 @@ def webster_cycle_s(lost_time_s: float, total_ratio: float) -> float:
     return (1.5 * lost_time_s + 5.0) / (1.0 - total_ratio)
 
 
-def webster_timing(junction: Junction, demand: Demand) -> tuple[Timing, str]:
+def webster_timing(junction: Junction, demand: Demand) -> PolicyPlan:
     ratios = critical_ratios(junction, demand)
     total = sum(ratios)
     lost = junction.lost_time_s
@@ -36,4 +36,11 @@ def webster_timing(junction: Junction, demand: Demand) -> tuple[Timing, str]:
         f"webster: Y={total:.2f}, L={lost:g} s, cycle {timing.cycle_s:g} s"
         + (" (saturated: longest cycle)" if total >= Y_SATURATED else "")
     )
-    return timing, reason
+    binding = []
+    if total >= Y_SATURATED:
+        binding.append(f"flow ratios sum to {total:.2f}, at or above {Y_SATURATED}: longest cycle")
+    elif timing.cycle_s <= junction.min_feasible_cycle_s + 0.5:
+        binding.append("cycle at its minimum")
+    elif timing.cycle_s >= junction.max_feasible_cycle_s - 0.5:
+        binding.append("cycle at its maximum")
+    return PolicyPlan(timing, reason, total, "sum of critical flow ratios (Y)", tuple(binding))

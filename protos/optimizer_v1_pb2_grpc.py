@@ -54,6 +54,16 @@ class SignalOptimizerStub:
                 request_serializer=protos_dot_optimizer__v1__pb2.CancelCorridorRequest.SerializeToString,
                 response_deserializer=protos_dot_optimizer__v1__pb2.CorridorResponse.FromString,
                 _registered_method=True)
+        self.DecidePhase = channel.unary_unary(
+                '/nhip.optimizer.v1.SignalOptimizer/DecidePhase',
+                request_serializer=protos_dot_optimizer__v1__pb2.PhaseDecisionRequest.SerializeToString,
+                response_deserializer=protos_dot_optimizer__v1__pb2.PhaseDecision.FromString,
+                _registered_method=True)
+        self.PlanCorridorBands = channel.unary_unary(
+                '/nhip.optimizer.v1.SignalOptimizer/PlanCorridorBands',
+                request_serializer=protos_dot_optimizer__v1__pb2.CorridorBandsRequest.SerializeToString,
+                response_deserializer=protos_dot_optimizer__v1__pb2.CorridorBands.FromString,
+                _registered_method=True)
 
 
 class SignalOptimizerServicer:
@@ -87,6 +97,22 @@ class SignalOptimizerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DecidePhase(self, request, context):
+        """Phase-decision mode: hold the running green or move on, answered from the request
+        alone (no registration, no state), so that any replica can answer it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PlanCorridorBands(self, request, context):
+        """Green-band plan for a chain of signals (MAXBAND): one cycle, offsets and the widest
+        bands both ways. Stateless; the junctions need not be registered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignalOptimizerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +135,16 @@ def add_SignalOptimizerServicer_to_server(servicer, server):
                     servicer.CancelCorridor,
                     request_deserializer=protos_dot_optimizer__v1__pb2.CancelCorridorRequest.FromString,
                     response_serializer=protos_dot_optimizer__v1__pb2.CorridorResponse.SerializeToString,
+            ),
+            'DecidePhase': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecidePhase,
+                    request_deserializer=protos_dot_optimizer__v1__pb2.PhaseDecisionRequest.FromString,
+                    response_serializer=protos_dot_optimizer__v1__pb2.PhaseDecision.SerializeToString,
+            ),
+            'PlanCorridorBands': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanCorridorBands,
+                    request_deserializer=protos_dot_optimizer__v1__pb2.CorridorBandsRequest.FromString,
+                    response_serializer=protos_dot_optimizer__v1__pb2.CorridorBands.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +255,60 @@ class SignalOptimizer:
             '/nhip.optimizer.v1.SignalOptimizer/CancelCorridor',
             protos_dot_optimizer__v1__pb2.CancelCorridorRequest.SerializeToString,
             protos_dot_optimizer__v1__pb2.CorridorResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecidePhase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nhip.optimizer.v1.SignalOptimizer/DecidePhase',
+            protos_dot_optimizer__v1__pb2.PhaseDecisionRequest.SerializeToString,
+            protos_dot_optimizer__v1__pb2.PhaseDecision.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanCorridorBands(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nhip.optimizer.v1.SignalOptimizer/PlanCorridorBands',
+            protos_dot_optimizer__v1__pb2.CorridorBandsRequest.SerializeToString,
+            protos_dot_optimizer__v1__pb2.CorridorBands.FromString,
             options,
             channel_credentials,
             insecure,

@@ -75,11 +75,11 @@ def test_plans_respect_every_bound(data) -> None:
     previous = None
     for _ in range(3):  # a short run of cycles, each smoothing from the one before
         demand = demand_from_request(junction, data.draw(reports(request)), PcuFactors())
-        timing, reason = adaptive_timing(junction, demand, previous)
+        timing, reason, *_ = adaptive_timing(junction, demand, previous)
         _assert_within_bounds(junction, timing)
         assert reason.startswith("adaptive")
         previous = timing
-        fixed, _ = webster_timing(junction, demand)
+        fixed, *_ = webster_timing(junction, demand)
         _assert_within_bounds(junction, fixed)
 
 
@@ -88,8 +88,8 @@ def test_plan_changes_are_bounded_between_cycles() -> None:
     calm = demand_from_request(junction, report(A={"car": 100}, B={"car": 100}), PcuFactors())
     surge = demand_from_request(junction, report(A={"car": 800}, B={"car": 100}), PcuFactors())
 
-    first, _ = adaptive_timing(junction, calm, None)
-    second, _ = adaptive_timing(junction, surge, first)
+    first, *_ = adaptive_timing(junction, calm, None)
+    second, *_ = adaptive_timing(junction, surge, first)
 
     assert abs(second.cycle_s - first.cycle_s) <= max(10, 0.15 * first.cycle_s) + 1
     assert second.greens_s[0] > first.greens_s[0]
@@ -101,11 +101,11 @@ def test_adaptive_tracks_demand_and_beats_the_stale_plan() -> None:
     junction = junction_from_request(two_phase_request())
     before = demand_from_request(junction, report(A={"car": 600}, B={"car": 150}), PcuFactors())
     after = demand_from_request(junction, report(A={"car": 150}, B={"car": 600}), PcuFactors())
-    stale, _ = webster_timing(junction, before)
+    stale, *_ = webster_timing(junction, before)
 
     timing = stale
     for _ in range(6):
-        timing, _ = adaptive_timing(junction, after, timing)
+        timing, *_ = adaptive_timing(junction, after, timing)
 
     assert timing.greens_s[1] > timing.greens_s[0]
     assert expected_delay_s(junction, after, timing) < expected_delay_s(junction, after, stale)
@@ -115,13 +115,13 @@ def test_spilled_queue_raises_the_green() -> None:
     # Equal counts, but A's queue filled its detector's view: A's counts only show what
     # its green let through, so it must get the longer green.
     junction = junction_from_request(two_phase_request())
-    start, _ = adaptive_timing(junction, demand_from_request(
+    start, *_ = adaptive_timing(junction, demand_from_request(
         junction, report(A={"car": 300}, B={"car": 300}), PcuFactors()), None)
     spilled = report(A={"car": 300, "queue_m": 80}, B={"car": 300})
     spilled.movements[0].detection_length_m = 80
 
     demand = demand_from_request(junction, spilled, PcuFactors())
-    timing, _ = adaptive_timing(junction, demand, start)
+    timing, *_ = adaptive_timing(junction, demand, start)
 
     assert demand.spilled == frozenset({"A"})
     assert abs(start.greens_s[0] - start.greens_s[1]) <= 1

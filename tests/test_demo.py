@@ -21,12 +21,12 @@ def test_demo_writes_table_summary_and_plot(tmp_path: Path) -> None:
 
     assert finished.returncode == 0, finished.stderr[-3000:]
     table = finished.stdout
-    for label in ("fixed (Webster)", "actuated (SUMO)", "adaptive (Nhịp)"):
+    for label in ("fixed (Webster)", "actuated (SUMO)", "adaptive (Nhịp)", "real-time (Nhịp)"):
         assert label in table
     assert "longest queue m" in table and "teleports" in table
     assert "simulating" in finished.stderr  # the progress bar
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["controllers"]) == {"fixed", "actuated", "adaptive"}
+    assert set(summary["controllers"]) == {"fixed", "actuated", "adaptive", "realtime"}
     for row in summary["controllers"].values():
         for key in ("mean_time_loss_s", "mean_waiting_s", "vehicles_served", "max_queue_m",
                     "teleports"):
@@ -34,6 +34,7 @@ def test_demo_writes_table_summary_and_plot(tmp_path: Path) -> None:
         assert row["vehicles_served"] == summary["vehicles"] > 300
         assert row["by_class"]["motorcycle"]["vehicles"] > 0.6 * summary["vehicles"]
     assert summary["controllers"]["adaptive"]["optimizer"]["plans"] >= 5
+    assert summary["controllers"]["realtime"]["optimizer"]["decisions"] >= 30
     assert (out / "queues.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

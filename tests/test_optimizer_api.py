@@ -220,3 +220,36 @@ def test_a_group_left_out_of_a_report_keeps_its_demand(stub) -> None:
     # B said nothing new: its flow stays, so the greens stay balanced.
     assert [g.green_s for g in second.greens] == [g.green_s for g in first.greens]
     assert second.greens[0].green_s == second.greens[1].green_s
+
+
+def test_every_plan_explains_its_inputs_objective_and_binding_bounds(optimizer) -> None:
+    groups = [pb.SignalGroup(id=g, lanes=2) for g in ("ns", "ew")]
+    phases = [pb.PhaseTiming(id="p1", signal_group_ids=["ns"], min_green_s=10,
+                              max_green_s=60, yellow_s=3, all_red_s=2),
+              pb.PhaseTiming(id="p2", signal_group_ids=["ew"], min_green_s=10,
+                              max_green_s=60, yellow_s=3, all_red_s=2)]
+    with grpc.insecure_channel(optimizer.address) as channel:
+        stub = pb_grpc.SignalOptimizerStub(channel)
+        stub.RegisterJunction(pb.RegisterJunctionRequest(
+            junction_id="explain/J", signal_groups=groups, phases=phases, min_cycle_s=30,
+            max_cycle_s=120), timeout=5)
+        plans = {}
+        for policy in (pb.ADAPTIVE, pb.WEBSTER):
+            plans[policy] = stub.ComputePlan(pb.PlanRequest(
+                junction_id="explain/J", interval_s=300, policy=policy,
+                movements=[pb.MovementReport(signal_group_id="ns",
+                                              counts=pb.ClassCounts(car=150, motorcycle=500)),
+                           pb.MovementReport(signal_group_id="ew",
+                                              counts=pb.ClassCounts(car=10))]), timeout=5)
+    adaptive = plans[pb.ADAPTIVE].explanation
+    inputs = {i.signal_group_id: i for i in adaptive.inputs}
+    # 150 cars and 500 motorcycles (0.3 PCU) in five minutes: 3,600 PCU/h.
+    assert inputs["ns"].flow_pcu_per_h == pytest.approx(3600.0)
+    assert inputs["ew"].flow_pcu_per_h == pytest.approx(120.0)
+    assert inputs["ns"].reported and not inputs["ns"].spilled
+    assert adaptive.objective > 0 and "delay" in adaptive.objective_unit
+    # The light east-west flow is held at its minimum green.
+    assert "p2 at minimum green" in adaptive.binding
+    webster = plans[pb.WEBSTER].explanation
+    assert webster.objective == pytest.approx(3600 / (2 * 1300) + 120 / (2 * 1300), rel=1e-3)
+    assert webster.binding and "longest cycle" in webster.binding[0]

@@ -192,3 +192,12 @@ def test_gridlock_is_charged_to_vehicles_that_never_entered(tmp_path) -> None:
     # (100 + 20 + 5 x 300) / 15 vehicles
     assert summary["mean_delay_s"] == pytest.approx(1620 / 15)
     assert summary["never_entered"] == 5
+
+
+def test_begin_and_end_are_refused_for_a_suite_scenario() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "nhip.cli", "validate", "--scenario", "tan_phong_am",
+         "--end", "600"], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[1])
+    assert finished.returncode != 0
+    assert "--begin/--end: only with --net" in finished.stderr

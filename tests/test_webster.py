@@ -17,7 +17,7 @@ def test_hand_computed_two_phase_plan() -> None:
     demand = demand_from_request(junction, report(A={"motorcycle": 1800}, B={"car": 360}),
                                  PcuFactors())
 
-    timing, reason = webster_timing(junction, demand)
+    timing, reason, *_ = webster_timing(junction, demand)
 
     assert timing.cycle_s == 40.0
     assert timing.greens_s == (18.0, 12.0)
@@ -34,7 +34,7 @@ def test_saturated_junction_gets_longest_cycle() -> None:
     junction = junction_from_request(two_phase_request())
     demand = demand_from_request(junction, report(A={"car": 900}, B={"car": 900}), PcuFactors())
 
-    timing, reason = webster_timing(junction, demand)
+    timing, reason, *_ = webster_timing(junction, demand)
 
     assert timing.cycle_s == 120.0
     assert timing.greens_s == (55.0, 55.0)
@@ -45,7 +45,7 @@ def test_minimum_green_holds_for_a_light_movement() -> None:
     junction = junction_from_request(two_phase_request())
     demand = demand_from_request(junction, report(A={"car": 700}, B={"car": 10}), PcuFactors())
 
-    timing, _ = webster_timing(junction, demand)
+    timing, *_ = webster_timing(junction, demand)
 
     assert timing.greens_s[1] == 5.0
     assert timing.cycle_s == sum(timing.greens_s) + 10

@@ -19,9 +19,11 @@ from hypothesis import strategies as st
 
 from controller.conflicts import ConflictMatrix
 from controller.junction import JunctionController
+from controller.realtime import RealtimeController
 from controller.ntcip import CommandError, SumoSignalController
 from controller.timer import CyclePlan
 from controller.topology import JunctionLayout, Link, PhaseLayout, SignalGroupLayout
+from optimizer.decision import Decision
 from tests.safety.conftest import FakeSumo
 from tests.safety.drive import drive
 from tests.safety.replay import replay
@@ -148,8 +150,14 @@ def _run(layout, matrix, script, fail_reads, fail_writes, commands, faults, gap:
     source = ScriptedSource(script)
     controller = JunctionController(layout, source, conflicts=matrix,
                                     max_gap_s=3.0 if gap else None)
-    ntcip = SumoSignalController(controller)
     sumo = FakeSumo(fail_reads, fail_writes)
+    drive(controller, sumo, RUN_S, _actions(controller, sumo, commands, faults))
+    return controller, sumo
+
+
+def _actions(controller, sumo, commands, faults) -> dict:
+    """The drawn NTCIP commands and faults, as actions at their times."""
+    ntcip = SumoSignalController(controller)
     actions = {}
     for t, (name, bits) in commands.items():
         def command(c, name=name, bits=bits):
@@ -168,8 +176,7 @@ def _run(layout, matrix, script, fail_reads, fail_writes, commands, faults, gap:
             plan = CyclePlan(tuple(p.min_green_s for p in value), 9, "operator")
             actions[t] = lambda c, value=value, plan=plan: c.load_timing(value, plan,
                                                                          "operator")
-    drive(controller, sumo, RUN_S, actions)
-    return controller, sumo
+    return actions
 
 
 @settings(max_examples=300, **SETTINGS)
@@ -195,3 +202,58 @@ def test_a_safe_junction_with_sound_plans_never_trips(case, gap) -> None:
     if not gap and all(name != "omit" for name, _ in commands.values()):
         shown = {s for _, s in sumo.shown}
         assert {p.green_state for p in layout.phases} <= shown
+
+
+class ScriptedDecider:
+    """Answers each phase decision from a drawn script: hold, a phase (in range or
+    not), or an error."""
+
+    def __init__(self, script: list) -> None:
+        self.script = script
+        self.calls = 0
+
+    def __call__(self, request):
+        item = self.script[self.calls % len(self.script)]
+        self.calls += 1
+        if item == "raise":
+            raise ConnectionError("optimizer went away")
+        hold, phase = item
+        return Decision(hold, request.current_phase if hold else phase, "scripted")
+
+
+@st.composite
+def decision_scenarios(draw, safe: bool):
+    layout, matrix, _script, fail_reads, fail_writes, commands, faults = draw(scenarios(safe))
+    count = len(layout.phases)
+    script = draw(st.lists(st.one_of(
+        st.tuples(st.booleans(), st.integers(-2, count + 2)), st.just("raise")),
+        min_size=1, max_size=12))
+    interval = float(draw(st.integers(1, 5)))
+    return layout, matrix, script, fail_reads, fail_writes, commands, faults, interval
+
+
+def _run_decisions(layout, matrix, script, fail_reads, fail_writes, commands, faults,
+                   interval):
+    controller = RealtimeController(layout, ScriptedDecider(script), interval_s=interval,
+                                    conflicts=matrix)
+    sumo = FakeSumo(fail_reads, fail_writes)
+    drive(controller, sumo, RUN_S, _actions(controller, sumo, commands, faults))
+    return controller, sumo
+
+
+@settings(max_examples=200, **SETTINGS)
+@given(decision_scenarios(safe=False))
+def test_phase_decisions_never_show_an_unsafe_state_whatever_the_decider_says(case) -> None:
+    layout, matrix, *rest = case
+    controller, sumo = _run_decisions(layout, matrix, *rest)
+    assert sumo.shown
+    assert replay(sumo.shown, matrix, controller.monitor.rules, 0.0) == []
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(decision_scenarios(safe=True))
+def test_any_decider_on_a_safe_junction_never_trips_the_monitor(case) -> None:
+    layout, matrix, *rest = case
+    controller, sumo = _run_decisions(layout, matrix, *rest)
+    assert controller.trips == [], controller.trips[:1]
+    assert replay(sumo.shown, matrix, controller.monitor.rules, 0.0) == []

@@ -1,0 +1,151 @@
+"""Phase decisions: bounds always win over pressure, whatever the observations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from controller.decider import decision_message
+from optimizer.decision import (DecisionRequest, GroupState, PhaseBounds, decide,
+                                request_from_message)
+from optimizer.junction import RequestError
+
+GROUPS = ("n", "s", "e", "w")
+PHASES = (PhaseBounds(("n", "s"), 8, 40, 3, 2), PhaseBounds(("e",), 6, 30, 3, 1),
+          PhaseBounds(("w",), 5, 25, 4, 2, ("w",)))
+
+
+def request(current=0, elapsed=20.0, **queues) -> DecisionRequest:
+    groups = {g: GroupState(g, queue_pcu=queues.get(g, 0.0), red_s=0.0 if g in
+                            PHASES[current].group_ids else 30.0) for g in GROUPS}
+    return DecisionRequest(PHASES, groups, current, elapsed)
+
+
+observation = st.builds(
+    GroupState, id=st.just(""),
+    queue_pcu=st.floats(0, 200), arriving_pcu=st.floats(0, 50),
+    downstream_pcu=st.floats(0, 100), downstream_room_pcu=st.floats(0, 100),
+    red_s=st.floats(0, 300), saturation_pcu_per_s=st.floats(0.05, 2.0))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(observation, min_size=4, max_size=4), st.integers(0, 2),
+       st.floats(0, 60), st.floats(1, 5), st.floats(30, 200))
+def test_bounds_win_over_pressure(observed, current, elapsed, interval, max_red):
+    groups = {g: GroupState(g, o.queue_pcu, o.arriving_pcu, o.downstream_pcu,
+                            o.downstream_room_pcu, 0.0 if g in PHASES[current].group_ids
+                            else o.red_s, o.saturation_pcu_per_s)
+              for g, o in zip(GROUPS, observed)}
+    req = DecisionRequest(PHASES, groups, current, elapsed, interval, max_red)
+    decision = decide(req)
+    phase = PHASES[current]
+    assert 0 <= decision.next_phase < len(PHASES)
+    assert decision.hold == (decision.next_phase == current)
+    if elapsed < phase.min_green_s:
+        assert decision.hold and decision.binding == "min_green"
+        return
+    waiting = [k for k in range(len(PHASES)) if k != current and sum(
+        groups[g].queue_pcu + groups[g].arriving_pcu for g in PHASES[k].group_ids) >= 0.5]
+    starved = [k for k in waiting if max(groups[g].red_s for g in PHASES[k].group_ids
+                                         if groups[g].queue_pcu + groups[g].arriving_pcu > 0)
+               >= max_red]
+    longest = max((max(groups[g].red_s for g in PHASES[k].group_ids) for k in starved),
+                  default=0.0)
+    if starved:
+        assert not decision.hold and decision.next_phase in starved
+        assert max(groups[g].red_s for g in PHASES[decision.next_phase].group_ids) == longest
+    elif elapsed + interval > phase.max_green_s and waiting:
+        assert not decision.hold, "a green with rivals waiting must end at its maximum"
+    if not decision.hold:
+        assert decision.next_phase in waiting
+
+
+def test_holds_while_its_own_queue_outweighs_the_rivals():
+    assert decide(request(0, n=20, s=15, e=3)).hold
+    moved = decide(request(0, n=1, e=25))
+    assert (moved.hold, moved.next_phase, moved.binding) == (False, 1, "pressure")
+
+
+def test_empty_green_gaps_out_to_the_phase_with_traffic():
+    decision = decide(request(0, w=4))
+    assert (decision.hold, decision.next_phase, decision.binding) == (False, 2, "gap_out")
+
+
+def test_no_rival_demand_keeps_the_green():
+    assert decide(request(0, elapsed=30, n=3)).binding == "no_demand_elsewhere"
+
+
+def test_full_exit_counts_for_nothing():
+    blocked = {g: GroupState(g, queue_pcu=30.0 if g == "e" else 2.0,
+                             downstream_room_pcu=0.0 if g == "e" else math.inf)
+               for g in GROUPS}
+    decision = decide(DecisionRequest(PHASES, blocked, 0, 20.0))
+    assert decision.pressures[1] == 0.0 and decision.hold
+
+
+def test_priority_phase_is_served_once_the_minimum_is_done():
+    early = decide(DecisionRequest(PHASES, request(0, elapsed=3).groups, 0, 3.0,
+                                   priority_phase=2))
+    assert early.hold and early.binding == "min_green"
+    due = decide(DecisionRequest(PHASES, request(0).groups, 0, 9.0, priority_phase=2))
+    assert (due.next_phase, due.binding) == (2, "priority")
+
+
+def test_wire_round_trip_keeps_the_answer():
+    req = request(1, elapsed=12, n=9, s=4, e=1, w=2)
+    again = request_from_message(decision_message("J1", req))
+    assert decide(again) == decide(req)
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda m: setattr(m, "current_phase", 3), "current_phase"),
+    (lambda m: setattr(m.groups[0], "queue_pcu", -1.0), "groups[0].queue_pcu"),
+    (lambda m: setattr(m.groups[1], "red_s", math.nan), "groups[1].red_s"),
+    (lambda m: setattr(m.phases[0], "max_green_s", 2.0), "phases[0].max_green_s"),
+    (lambda m: setattr(m.phases[2], "yellow_s", 1.0), "phases[2].yellow_s"),
+    (lambda m: setattr(m, "interval_s", 600.0), "interval_s"),
+    (lambda m: setattr(m, "junction_id", ""), "junction_id"),
+])
+def test_bad_requests_name_the_field(mutate, field):
+    message = decision_message("J1", request())
+    mutate(message)
+    with pytest.raises(RequestError) as refused:
+        request_from_message(message)
+    assert refused.value.field_path == field
+
+
+def test_a_young_green_is_not_cut_for_a_rival_that_gains_less_than_the_switch_costs():
+    # Both queues outlast the horizon; the rival's pressure is 30% higher, short of the
+    # 20 / (20 - 7) the clearance and start-up would cost.
+    young = decide(request(0, elapsed=10, n=10, s=10, e=26))
+    assert young.hold and young.binding == "pressure"
+    old = decide(request(0, elapsed=17, n=10, s=10, e=26))
+    assert (old.hold, old.next_phase) == (False, 1)
+    # A rival that gains more than the loss takes even a young green.
+    assert not decide(request(0, elapsed=10, n=10, s=10, e=40)).hold
+
+
+def test_a_phase_naming_a_group_twice_or_a_blank_group_is_refused():
+    for names, rule in ((["n", "n"], "must not name a group twice"), (["n", " "], "empty")):
+        message = decision_message("J1", request())
+        del message.phases[0].signal_group_ids[:]
+        message.phases[0].signal_group_ids.extend(names)
+        with pytest.raises(RequestError) as refused:
+            request_from_message(message)
+        assert refused.value.field_path == "phases[0].signal_group_ids"
+        assert rule in str(refused.value)
+
+
+def test_an_unset_exit_room_is_unknown_and_a_full_exit_counts_nothing():
+    message = decision_message("J1", request(0, n=10, e=2))
+    for group in message.groups:
+        group.ClearField("downstream_room_pcu")
+        group.ClearField("downstream_full")
+    unknown = decide(request_from_message(message))
+    assert unknown.pressures[0] > 0
+    message.groups[0].downstream_full = True  # "n": its exit is full
+    full = decide(request_from_message(message))
+    assert full.pressures[0] < unknown.pressures[0]

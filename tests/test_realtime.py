@@ -1,0 +1,105 @@
+"""Phase-decision control on the real Tân Phong junction, over a real gRPC socket."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+import pytest
+
+from controller.decider import GrpcDecider, decision_message
+from controller.plans import registration
+from nhip.simulation import RunSpec, read_layouts, run
+from optimizer.decision import DecisionRequest, GroupState, PhaseBounds
+from protos import optimizer_v1_pb2 as pb
+from protos import optimizer_v1_pb2_grpc as pb_grpc
+from sumo_networks import scenario
+from sumo_networks.demand import write_routes
+
+SCENARIO = scenario("tan_phong")
+SHORT_S = 600.0
+
+
+@pytest.fixture(scope="module")
+def routes(tmp_path_factory):
+    path = tmp_path_factory.mktemp("routes") / "short.rou.xml"
+    write_routes(SCENARIO.demand_spec(), path, SHORT_S, seed=7)
+    return path
+
+
+def test_decisions_come_from_the_optimizer(optimizer, routes, tmp_path) -> None:
+    spec = RunSpec("realtime", SCENARIO.net_file, routes, SCENARIO.tls_ids, SHORT_S, 7,
+                   tmp_path, optimizer.address, namespace="realtime-test/")
+
+    result = run(spec)
+
+    stats, decisions = result["optimizer"], result["decisions"]
+    assert stats["failures"] == 0 and decisions["local"] == 0
+    # A decision every 2 s of green once its minimum is served: about a hundred greens
+    # in ten minutes, most of them a few decisions long.
+    assert stats["decisions"] > 60
+    assert stats["decisions"] == sum(decisions["by_binding"].values())
+    assert decisions["by_binding"].get("pressure", 0) > 30
+    assert result["vehicles_served"] == result["trips"] > 300
+    assert result["teleports"] == 0
+    assert 0 < result["mean_time_loss_s"] < 60
+
+
+def test_without_the_optimizer_the_junction_decides_locally(routes, tmp_path, caplog) -> None:
+    # Nothing listens on port 9 of loopback.
+    spec = RunSpec("realtime", SCENARIO.net_file, routes, SCENARIO.tls_ids, 300.0, 7,
+                   tmp_path, "127.0.0.1:9")
+
+    with caplog.at_level(logging.WARNING, logger="nhip.controller"):
+        result = run(spec)
+
+    assert result["optimizer"]["decisions"] == 0
+    assert result["decisions"]["local"] > 50
+    assert result["vehicles_served"] > 100 and result["teleports"] == 0
+    warned = [r for r in caplog.records if "deciding locally" in r.getMessage()]
+    assert 1 <= len(warned) <= 3  # once per outage (and per hundred), not per decision
+
+
+def _request(current: int, elapsed: float) -> DecisionRequest:
+    layout = read_layouts(SCENARIO.net_file, SCENARIO.tls_ids)[0]
+    bounds = tuple(PhaseBounds(p.group_ids, p.min_green_s, p.max_green_s, p.yellow_s,
+                               p.all_red_s, p.permissive_group_ids) for p in layout.phases)
+    groups = {g.id: GroupState(g.id, queue_pcu=12.0 if g.id.startswith("DK") else 0.0,
+                               lanes=g.lanes) for g in layout.groups}
+    return layout, DecisionRequest(bounds, groups, current, elapsed)
+
+
+def test_an_emergency_corridor_takes_the_next_decision_and_then_lets_go(optimizer) -> None:
+    layout, request = _request(current=0, elapsed=20.0)
+    junction_id = "corridor-test/TP"
+    with grpc.insecure_channel(optimizer.address) as channel:
+        stub = pb_grpc.SignalOptimizerStub(channel)
+        decider = GrpcDecider(optimizer.address, junction_id, channel=channel)
+        decider.register(layout)
+        assert decider(request).hold  # the busy north-south green holds
+
+        stub.RequestCorridor(pb.CorridorRequest(
+            corridor_id="amb-1", duration_s=120, incident_id="115-42",
+            steps=[pb.CorridorStep(junction_id=junction_id, signal_group_id="NAQ_E2TP:through",
+                                   eta_s=30)]))
+        answer = stub.DecidePhase(decision_message(junction_id, request))
+        assert (answer.hold, answer.next_phase, answer.binding) == (False, 2, "priority")
+        assert "phase 3" in answer.reason
+        # A controller that restarts registers again: the corridor still holds.
+        decider.register(layout)
+        again = stub.DecidePhase(decision_message(junction_id, request))
+        assert (again.next_phase, again.binding) == (2, "priority")
+
+        stub.CancelCorridor(pb.CancelCorridorRequest(corridor_id="amb-1"))
+        assert decider(request).hold
+
+
+def test_a_bad_decision_request_is_refused_naming_the_field(optimizer) -> None:
+    _, request = _request(current=1, elapsed=3.0)
+    message = decision_message("bad/TP", request)
+    message.groups[2].arriving_pcu = float("inf")
+    with grpc.insecure_channel(optimizer.address) as channel:
+        with pytest.raises(grpc.RpcError) as refused:
+            pb_grpc.SignalOptimizerStub(channel).DecidePhase(message, timeout=5)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "groups[2].arriving_pcu" in refused.value.details()
