@@ -67,7 +67,7 @@ def random_layout(rng: random.Random, junction_id: str) -> dict:
 
 def decision_request(rng: random.Random, layout: dict):
     """What a controller sees at one moment, in the message the controller sends."""
-    from controller.decider import decision_message
+    from controller.decider import request_message
     from optimizer.decision import DecisionRequest, GroupState, PhaseBounds
 
     current = rng.randrange(len(layout["phases"]))
@@ -85,7 +85,7 @@ def decision_request(rng: random.Random, layout: dict):
                                p["yellow_s"], p["all_red_s"], tuple(p["permissive"]))
                    for p in layout["phases"])
     wanted = DecisionRequest(phases, groups, current, rng.uniform(0, phase["max_green_s"]))
-    return decision_message(layout["id"], wanted)
+    return request_message(layout["id"], wanted)
 
 
 def registration(layout: dict):

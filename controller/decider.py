@@ -15,7 +15,7 @@ import time
 
 import grpc
 
-from controller.plans import CHANNEL_OPTIONS, registration
+from controller.plans import open_channel, registration
 from controller.topology import JunctionLayout
 from optimizer.decision import Decision, DecisionRequest
 from protos import optimizer_v1_pb2 as pb
@@ -42,12 +42,8 @@ class GrpcDecider:
         self.junction_id = junction_id
         self.deadline_s = deadline_s
         self._own_channel = channel is None
-        if channel is None:
-            channel = (grpc.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
-                       if credentials is not None
-                       else grpc.insecure_channel(address, options=CHANNEL_OPTIONS))
-        self.channel = channel
-        self.stub = pb_grpc.SignalOptimizerStub(channel)
+        self.channel = channel if channel is not None else open_channel(address, credentials)
+        self.stub = pb_grpc.SignalOptimizerStub(self.channel)
         self.answered = 0
         self.failures = 0
         self.latencies_ms: list[float] = []
@@ -68,7 +64,7 @@ class GrpcDecider:
         now = time.monotonic()
         if now < self._retry_at:
             raise DecisionUnavailable("optimizer failed recently; not asking yet")
-        message = decision_message(self.junction_id, request)
+        message = request_message(self.junction_id, request)
         try:
             started = time.perf_counter()
             answer = self.stub.DecidePhase(message, timeout=self.deadline_s)
@@ -93,7 +89,7 @@ class GrpcDecider:
             self.channel.close()
 
 
-def decision_message(junction_id: str, request: DecisionRequest) -> pb.PhaseDecisionRequest:
+def request_message(junction_id: str, request: DecisionRequest) -> pb.PhaseDecisionRequest:
     return pb.PhaseDecisionRequest(
         junction_id=junction_id,
         phases=[pb.PhaseTiming(id=str(i + 1), signal_group_ids=list(p.group_ids),
@@ -107,8 +103,8 @@ def decision_message(junction_id: str, request: DecisionRequest) -> pb.PhaseDeci
             signal_group_id=g.id, queue_pcu=g.queue_pcu, arriving_pcu=g.arriving_pcu,
             downstream_pcu=g.downstream_pcu,
             downstream_room_pcu=g.downstream_room_pcu if math.isfinite(g.downstream_room_pcu)
-            else 0.0, downstream_full=g.downstream_room_pcu < 1.0, red_s=g.red_s, saturation_pcu_per_s=g.saturation_pcu_per_s,
-            lanes=g.lanes)
+            else 0.0, downstream_full=g.downstream_room_pcu < 1.0, red_s=g.red_s,
+            saturation_pcu_per_s=g.saturation_pcu_per_s, lanes=g.lanes)
             for g in request.groups.values()],
         interval_s=request.interval_s,
         max_red_s=request.max_red_s,

@@ -35,6 +35,19 @@ CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 200),
                    ("grpc.max_reconnect_backoff_ms", 1000))
 
 
+def open_channel(address: str, credentials: grpc.ChannelCredentials | None = None,
+                 target_name: str | None = None) -> grpc.Channel:
+    """A channel to the optimizer: TLS with ``credentials``, else plain text (which the
+    optimizer allows on loopback only); ``target_name`` overrides the name checked in the
+    server's certificate."""
+    options = list(CHANNEL_OPTIONS)
+    if target_name:
+        options.append(("grpc.ssl_target_name_override", target_name))
+    if credentials is not None:
+        return grpc.secure_channel(address, credentials, options=options)
+    return grpc.insecure_channel(address, options=options)
+
+
 class PlanRejected(ValueError):
     """A plan that breaks the junction's own timing bounds."""
 
@@ -94,12 +107,7 @@ class GrpcPlanSource:
         self.namespace = namespace
         self.policy = policy
         self.deadline_s = deadline_s
-        options = list(CHANNEL_OPTIONS)
-        if target_name:
-            options.append(("grpc.ssl_target_name_override", target_name))
-        self.channel = (grpc.secure_channel(address, credentials, options=options)
-                        if credentials is not None
-                        else grpc.insecure_channel(address, options=options))
+        self.channel = open_channel(address, credentials, target_name)
         self.stub = pb_grpc.SignalOptimizerStub(self.channel)
         self.registered = False
         self.stats = SourceStats(latencies_ms=[])

@@ -4,7 +4,7 @@ The controller keeps the safety machinery of ``JunctionController`` (conflict mo
 minimum greens, clearances, safe exit) but gives up the cycle: after a green has served
 its minimum, it asks its decider every ``interval_s`` whether to hold or which phase to
 serve next, and phases follow in whatever order the answers give. The decider is the
-optimizer over gRPC in the field (``controller.plans.GrpcDecider``) or the same rule run
+optimizer over gRPC in the field (``controller.decider.GrpcDecider``) or the same rule run
 in-process; when the optimizer does not answer in time the controller decides locally,
 so a lost network costs nothing but the optimizer's wider view.
 
@@ -59,7 +59,6 @@ class RealtimeController(JunctionController):
         self.max_red_s = max_red_s
         self.horizon_s = horizon_s
         self.factors = factors or PcuFactors()
-        self.decisions = 0
         self.local_decisions = 0
         self.bindings: dict[str, int] = {}
         self._target: int | None = None
@@ -70,7 +69,7 @@ class RealtimeController(JunctionController):
                              for p in layout.phases]
         self._started_s = 0.0
         self._green_elapsed = 0.0
-        self._last_green_s: dict[str, float] = {}
+        self._group_links = {g.id: g.link_indices for g in layout.groups}
         self._pcu_of: dict[str, float] = {}
         self._group_of: dict[tuple[str, str], str | None] = {}
         self._lane_length: dict[str, float] = {}
@@ -93,15 +92,15 @@ class RealtimeController(JunctionController):
         super().start(sumo, time_s)
         if hasattr(self.decider, "register"):
             self.decider.register(self.layout)
-        self._last_green_s = dict.fromkeys(self._saturation, time_s)
 
     def on_step(self, time_s: float, sumo) -> None:
         super().on_step(time_s, sumo)
         if self.timer.stage == "green":
             for link in self._phase_links[self.timer.phase]:
                 self._link_green_s[link] = time_s
-            for gid in self.layout.phases[self.timer.phase].group_ids:
-                self._last_green_s[gid] = time_s
+
+    def _last_green(self, link: int) -> float:
+        return self._link_green_s.get(link, self._started_s)
 
     def _overdue(self, current: int) -> int | None:
         """The wanted phase whose links have waited longest, once past the guard (a link
@@ -114,8 +113,7 @@ class RealtimeController(JunctionController):
         now = self.last_time_s
         guard = min(self.max_red_s, self.monitor.rules.max_red_s / 2) if self.monitor else \
             self.max_red_s
-        waiting = [(max(now - self._link_green_s.get(link, self._started_s)
-                        for link in self._phase_links[k]), k)
+        waiting = [(now - min(self._last_green(link) for link in self._phase_links[k]), k)
                    for k in range(len(self.layout.phases))
                    if k != current and self._phase_wanted(k) and self._phase_links[k]]
         due = [(age, k) for age, k in waiting if age >= guard]
@@ -191,7 +189,6 @@ class RealtimeController(JunctionController):
             return Decision(True, following, "no_reading")
         request = DecisionRequest(self._bounds, groups, current, elapsed_s, self.interval_s,
                                   self.max_red_s, horizon_s=self.horizon_s)
-        self.decisions += 1
         try:
             decision = self.decider(request)
             if not 0 <= decision.next_phase < len(self.layout.phases):
@@ -232,8 +229,9 @@ class RealtimeController(JunctionController):
                 standing, on_lane = self._exit_load(sumo, lane, exits)
                 on_exit += standing
                 room += max(self._length(sumo, lane) / PCU_SPACE_M - on_lane, 0.0)
-            last = self._last_green_s.get(gid)
-            red_s = 0.0 if last is None or last >= now - self.step_s else now - last
+            # A group's links share one signal, so any of them tells when it was green.
+            last = max(self._last_green(link) for link in self._group_links[gid])
+            red_s = 0.0 if last >= now - self.step_s else now - last
             groups[gid] = GroupState(gid, queue[gid], arriving[gid], on_exit,
                                      room if self._out_lanes[gid] else math.inf, red_s, rate,
                                      self._lanes[gid])

@@ -31,10 +31,10 @@ from controller.decider import GrpcDecider
 from controller.detectors import JunctionDetectors, write_detectors
 from controller.junction import DEFAULT_MAX_GAP_S, JunctionController
 from controller.max_pressure import MaxPressureController
-from controller.pressure import PressureController
-from controller.realtime import RealtimeController
 from controller.plans import FixedPlanSource, GrpcPlanSource, checked_plan, registration
+from controller.pressure import PressureController
 from controller.programs import write_program
+from controller.realtime import RealtimeController
 from controller.topology import JunctionLayout, UncontrollableLight, read_layout
 from nhip.metrics import QueueMonitor, read_statistics, read_tripinfo
 from optimizer.junction import junction_from_request
@@ -66,7 +66,8 @@ class RunSpec:
     drain_s: float = DRAIN_S
     # Prefix for junction ids at the optimizer, unique per run when runs share it.
     namespace: str = ""
-    # Keyword options for the controller (``realtime``: interval_s, lookahead_s, tuning).
+    # Keyword options for the controller (``realtime``: interval_s, lookahead_s,
+    # horizon_s, max_red_s, and local=True to decide in-process without the optimizer).
     options: dict = field(default_factory=dict)
 
     @property
@@ -243,22 +244,18 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
     }
     grpc_sources = [s for s in sources if isinstance(s, GrpcPlanSource)]
     if grpc_sources:
-        latencies = sorted(x for s in grpc_sources for x in s.stats.latencies_ms)
         result["optimizer"] = {
             "plans": sum(s.stats.plans for s in grpc_sources),
             "failures": sum(s.stats.failures for s in grpc_sources),
             "rejected": sum(s.stats.rejected for s in grpc_sources),
-            "p50_ms": latencies[len(latencies) // 2] if latencies else None,
-            "max_ms": latencies[-1] if latencies else None,
+            **_latency_summary(x for s in grpc_sources for x in s.stats.latencies_ms),
         }
     deciders = [s for s in sources if isinstance(s, GrpcDecider)]
     if deciders:
-        latencies = sorted(x for d in deciders for x in d.latencies_ms)
         result["optimizer"] = {
             "decisions": sum(d.answered for d in deciders),
             "failures": sum(d.failures for d in deciders),
-            "p50_ms": latencies[len(latencies) // 2] if latencies else None,
-            "max_ms": latencies[-1] if latencies else None,
+            **_latency_summary(x for d in deciders for x in d.latencies_ms),
         }
     result["gap_outs"] = sum(getattr(c, "gap_outs", 0) for c in controllers)
     bindings: dict[str, int] = {}
@@ -274,6 +271,12 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
         for c in controllers for t, p in getattr(c, "plans", [])
     ]
     return result
+
+
+def _latency_summary(latencies_ms) -> dict:
+    ordered = sorted(latencies_ms)
+    return {"p50_ms": ordered[len(ordered) // 2] if ordered else None,
+            "max_ms": ordered[-1] if ordered else None}
 
 
 def _simulate(spec: RunSpec, layouts: list[JunctionLayout], attach, progress, extra=()):

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from optimizer.junction import (MAX_LANES, MAX_PHASES, MAX_SIGNAL_GROUPS, MAX_TIME_S,
                                 RequestError, finite, identifier, phase_times, sized)
-from optimizer.traffic import DEFAULT_SATURATION_PCU_PER_H_PER_LANE, PERMISSIVE_FACTOR
+from optimizer.traffic import DEFAULT_SATURATION_PCU_PER_H_PER_LANE
 from protos import optimizer_v1_pb2 as pb
 
 # Seconds between decisions when the caller does not say.
@@ -62,11 +62,16 @@ class GroupState:
     id: str
     queue_pcu: float = 0.0  # standing or creeping within the detection zone
     arriving_pcu: float = 0.0  # moving, due at the stop line within the look-ahead
-    downstream_pcu: float = 0.0  # on the movement's exit lanes
+    downstream_pcu: float = 0.0  # holding discharge back on the movement's exit lanes
     downstream_room_pcu: float = math.inf  # space left on those exit lanes
     red_s: float = 0.0  # seconds since its last green, 0 while green
     saturation_pcu_per_s: float = 0.5  # the whole movement, all its lanes
     lanes: float = 1.0
+
+    @property
+    def demand_pcu(self) -> float:
+        """Queued and arriving: what a green would serve."""
+        return self.queue_pcu + self.arriving_pcu
 
 
 @dataclass(frozen=True)
@@ -125,8 +130,8 @@ def movement_pressure(group: GroupState) -> float:
     it could not discharge."""
     if group.downstream_room_pcu < 1.0:
         return 0.0
-    demand = group.queue_pcu + group.arriving_pcu
-    return group.saturation_pcu_per_s / max(group.lanes, 0.5) * (demand - group.downstream_pcu)
+    per_lane = group.saturation_pcu_per_s / max(group.lanes, 0.5)
+    return per_lane * (group.demand_pcu - group.downstream_pcu)
 
 
 def phase_pressures(request: DecisionRequest) -> list[float]:
@@ -193,13 +198,10 @@ def decide(request: DecisionRequest) -> Decision:
 def _clearing_time(request: DecisionRequest, phase_index: int) -> float:
     """Seconds of green the phase can use: to serve what is queued and arriving, or
     until its exits are full, whichever comes first."""
-    return max((_servable(request.groups[g]) / max(request.groups[g].saturation_pcu_per_s, 1e-6)
-                for g in request.phases[phase_index].group_ids if g in request.groups),
-               default=0.0)
-
-
-def _servable(group: GroupState) -> float:
-    return min(group.queue_pcu + group.arriving_pcu, group.downstream_room_pcu)
+    groups = [request.groups[g] for g in request.phases[phase_index].group_ids
+              if g in request.groups]
+    return max((min(g.demand_pcu, g.downstream_room_pcu) / max(g.saturation_pcu_per_s, 1e-6)
+                for g in groups), default=0.0)
 
 
 def _has_demand(request: DecisionRequest, phase_index: int) -> bool:
@@ -207,14 +209,13 @@ def _has_demand(request: DecisionRequest, phase_index: int) -> bool:
 
 
 def _demand(request: DecisionRequest, phase_index: int) -> float:
-    return sum(request.groups[g].queue_pcu + request.groups[g].arriving_pcu
+    return sum(request.groups[g].demand_pcu
                for g in request.phases[phase_index].group_ids if g in request.groups)
 
 
 def _longest_red(request: DecisionRequest, phase_index: int) -> float:
     return max((request.groups[g].red_s for g in request.phases[phase_index].group_ids
-                if g in request.groups and request.groups[g].queue_pcu
-                + request.groups[g].arriving_pcu > 0), default=0.0)
+                if g in request.groups and request.groups[g].demand_pcu > 0), default=0.0)
 
 
 # Bounds on what a decision request may carry (beyond any real junction).
@@ -283,7 +284,7 @@ def request_from_message(message) -> DecisionRequest:
                            horizon_s=horizon)
 
 
-def decision_message(junction_id: str, request: DecisionRequest, decision: Decision):
+def reply_message(junction_id: str, request: DecisionRequest, decision: Decision):
     return pb.PhaseDecision(junction_id=junction_id, hold=decision.hold,
                             next_phase=decision.next_phase, binding=decision.binding,
                             pressures=list(decision.pressures),

@@ -18,7 +18,7 @@ import grpc
 
 from optimizer.adaptive import adaptive_timing
 from optimizer.bandwidth import plan_corridor_bands
-from optimizer.decision import decide, decision_message, request_from_message
+from optimizer.decision import decide, reply_message, request_from_message
 from optimizer.junction import (
     Demand,
     Junction,
@@ -227,7 +227,7 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
                        if priority.group_id in p.group_ids]
             if serving:
                 wanted = replace(wanted, priority_phase=serving[0])
-        return decision_message(request.junction_id, wanted, decide(wanted))
+        return reply_message(request.junction_id, wanted, decide(wanted))
 
     async def PlanCorridorBands(self, request, context):  # noqa: N802
         self.calls["PlanCorridorBands"] += 1

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.decider import decision_message
+from controller.decider import request_message
 from optimizer.decision import (DecisionRequest, GroupState, PhaseBounds, decide,
                                 request_from_message)
 from optimizer.junction import RequestError
@@ -96,7 +96,7 @@ def test_priority_phase_is_served_once_the_minimum_is_done():
 
 def test_wire_round_trip_keeps_the_answer():
     req = request(1, elapsed=12, n=9, s=4, e=1, w=2)
-    again = request_from_message(decision_message("J1", req))
+    again = request_from_message(request_message("J1", req))
     assert decide(again) == decide(req)
 
 
@@ -110,7 +110,7 @@ def test_wire_round_trip_keeps_the_answer():
     (lambda m: setattr(m, "junction_id", ""), "junction_id"),
 ])
 def test_bad_requests_name_the_field(mutate, field):
-    message = decision_message("J1", request())
+    message = request_message("J1", request())
     mutate(message)
     with pytest.raises(RequestError) as refused:
         request_from_message(message)
@@ -130,7 +130,7 @@ def test_a_young_green_is_not_cut_for_a_rival_that_gains_less_than_the_switch_co
 
 def test_a_phase_naming_a_group_twice_or_a_blank_group_is_refused():
     for names, rule in ((["n", "n"], "must not name a group twice"), (["n", " "], "empty")):
-        message = decision_message("J1", request())
+        message = request_message("J1", request())
         del message.phases[0].signal_group_ids[:]
         message.phases[0].signal_group_ids.extend(names)
         with pytest.raises(RequestError) as refused:
@@ -140,7 +140,7 @@ def test_a_phase_naming_a_group_twice_or_a_blank_group_is_refused():
 
 
 def test_an_unset_exit_room_is_unknown_and_a_full_exit_counts_nothing():
-    message = decision_message("J1", request(0, n=10, e=2))
+    message = request_message("J1", request(0, n=10, e=2))
     for group in message.groups:
         group.ClearField("downstream_room_pcu")
         group.ClearField("downstream_full")

@@ -7,7 +7,7 @@ import logging
 import grpc
 import pytest
 
-from controller.decider import GrpcDecider, decision_message
+from controller.decider import GrpcDecider, request_message
 from controller.plans import registration
 from nhip.simulation import RunSpec, read_layouts, run
 from optimizer.decision import DecisionRequest, GroupState, PhaseBounds
@@ -82,12 +82,12 @@ def test_an_emergency_corridor_takes_the_next_decision_and_then_lets_go(optimize
             corridor_id="amb-1", duration_s=120, incident_id="115-42",
             steps=[pb.CorridorStep(junction_id=junction_id, signal_group_id="NAQ_E2TP:through",
                                    eta_s=30)]))
-        answer = stub.DecidePhase(decision_message(junction_id, request))
+        answer = stub.DecidePhase(request_message(junction_id, request))
         assert (answer.hold, answer.next_phase, answer.binding) == (False, 2, "priority")
         assert "phase 3" in answer.reason
         # A controller that restarts registers again: the corridor still holds.
         decider.register(layout)
-        again = stub.DecidePhase(decision_message(junction_id, request))
+        again = stub.DecidePhase(request_message(junction_id, request))
         assert (again.next_phase, again.binding) == (2, "priority")
 
         stub.CancelCorridor(pb.CancelCorridorRequest(corridor_id="amb-1"))
@@ -96,7 +96,7 @@ def test_an_emergency_corridor_takes_the_next_decision_and_then_lets_go(optimize
 
 def test_a_bad_decision_request_is_refused_naming_the_field(optimizer) -> None:
     _, request = _request(current=1, elapsed=3.0)
-    message = decision_message("bad/TP", request)
+    message = request_message("bad/TP", request)
     message.groups[2].arriving_pcu = float("inf")
     with grpc.insecure_channel(optimizer.address) as channel:
         with pytest.raises(grpc.RpcError) as refused:
