@@ -8,10 +8,10 @@ optimizer over gRPC in the field (``controller.decider.GrpcDecider``) or the sam
 in-process; when the optimizer does not answer in time the controller decides locally,
 so a lost network costs nothing but the optimizer's wider view.
 
-What the decider is told comes from the approach lanes, as a tracking camera would see
-them: per signal group, the passenger-car units standing (slower than 2 m/s) and those
-moving that will reach the stop line within the look-ahead, the traffic and the room on
-its exit lanes, and how long it has been red.
+What the decider is told comes from the approach lanes as a tracking camera would see them
+(``controller.approach_view``), and how long each group has been red. Every interval the
+controller also posts what its green is releasing toward its neighbours and reads what
+theirs are releasing toward it (``controller.platoons``).
 """
 
 from __future__ import annotations
@@ -19,22 +19,19 @@ from __future__ import annotations
 import logging
 import math
 
-from controller.detectors import CLASS_OF_VCLASS
+from controller.approach_view import ApproachView
 from controller.junction import DEFAULT_MAX_GAP_S, JunctionController
+from controller.platoons import Forecast
 from controller.plans import FixedPlanSource
 from controller.timer import CyclePlan, PhaseTimer
 from controller.topology import JunctionLayout
 from optimizer.decision import (DEFAULT_DECISION_INTERVAL_S, DEFAULT_HORIZON_S,
                                 DEFAULT_MAX_RED_S, Decision,
                                 DecisionRequest, GroupState, PhaseBounds, decide)
-from optimizer.traffic import DEFAULT_SATURATION_PCU_PER_H_PER_LANE, PcuFactors
+from optimizer.traffic import PcuFactors
 
 log = logging.getLogger("nhip.controller")
 
-# Slower than this a vehicle counts as queued.
-QUEUED_SPEED_M_S = 2.0
-# Road taken per passenger-car unit in a standing queue (a car and its gap).
-PCU_SPACE_M = 7.5
 # Look-ahead: a moving vehicle counts when it would reach the stop line within this time.
 # Ten seconds is about what a switch costs (clearance, start-up and a few seconds of
 # discharge): traffic further out arrives after the decision has played out. Measured on
@@ -47,18 +44,22 @@ class RealtimeController(JunctionController):
                  interval_s: float = DEFAULT_DECISION_INTERVAL_S,
                  lookahead_s: float | None = DEFAULT_LOOKAHEAD_S,
                  max_red_s: float = DEFAULT_MAX_RED_S, factors: PcuFactors | None = None,
-                 horizon_s: float = DEFAULT_HORIZON_S, **kwargs) -> None:
+                 horizon_s: float = DEFAULT_HORIZON_S, saturation_model: str = "calibrated",
+                 platoons=None, **kwargs) -> None:
         if not interval_s > 0:
             raise ValueError(f"interval_s: must be positive, got {interval_s}")
+        self.view = ApproachView(layout, lookahead_s, factors, saturation_model)
         ceiling = CyclePlan(tuple(p.max_green_s for p in layout.phases), 0, "realtime")
         kwargs.setdefault("max_gap_s", DEFAULT_MAX_GAP_S)
         super().__init__(layout, FixedPlanSource(ceiling), initial_plan=ceiling, **kwargs)
         self.decider = decider or decide
         self.interval_s = interval_s
-        self.lookahead_s = lookahead_s
         self.max_red_s = max_red_s
         self.horizon_s = horizon_s
-        self.factors = factors or PcuFactors()
+        # Where neighbours post the traffic they release (controller.platoons), or None.
+        self.platoons = platoons
+        self._next_publish_s = -math.inf
+        self.platoon_failures = 0
         self.local_decisions = 0
         self.bindings: dict[str, int] = {}
         self._target: int | None = None
@@ -70,18 +71,9 @@ class RealtimeController(JunctionController):
         self._started_s = 0.0
         self._green_elapsed = 0.0
         self._group_links = {g.id: g.link_indices for g in layout.groups}
-        self._pcu_of: dict[str, float] = {}
-        self._group_of: dict[tuple[str, str], str | None] = {}
-        self._lane_length: dict[str, float] = {}
         self._bounds = tuple(
             PhaseBounds(p.group_ids, p.min_green_s, p.max_green_s, p.yellow_s, p.all_red_s,
                         p.permissive_group_ids) for p in layout.phases)
-        self._out_lanes = {g.id: tuple(dict.fromkeys(
-            link.out_lane for link in layout.links
-            if layout.group_of_link.get(link.index) == g.id)) for g in layout.groups}
-        rate = DEFAULT_SATURATION_PCU_PER_H_PER_LANE / 3600.0
-        self._lanes = {g.id: max(g.lanes, 0.5) for g in layout.groups}
-        self._saturation = {gid: lanes * rate for gid, lanes in self._lanes.items()}
 
     def _make_timer(self, layout: JunctionLayout, plan: CyclePlan) -> PhaseTimer:
         return PhaseTimer(layout, plan, self._cycle_start, self._phase_wanted,
@@ -98,6 +90,42 @@ class RealtimeController(JunctionController):
         if self.timer.stage == "green":
             for link in self._phase_links[self.timer.phase]:
                 self._link_green_s[link] = time_s
+        if self.platoons is not None and time_s + 1e-9 >= self._next_publish_s:
+            self._next_publish_s = time_s + self.interval_s
+            try:
+                self._publish_platoons(sumo, time_s)
+            except Exception as error:  # noqa: BLE001 - forecasts are a help, not a need
+                self.platoon_failures += 1
+                if self.platoon_failures == 1 or self.platoon_failures % 100 == 0:
+                    log.warning("junction %s: platoon forecast not published at %.1f s "
+                                "(%s; %d failures so far)", self.layout.tls_id, time_s,
+                                error, self.platoon_failures)
+
+    def _publish_platoons(self, sumo, now: float) -> None:
+        """Posts per exit edge what the running green releases within the look-ahead;
+        outside green nothing is released, and earlier forecasts are withdrawn."""
+        green = (set(self.layout.phases[self.timer.phase].group_ids)
+                 if self.timer.stage == "green" else set())
+        horizon = self.view.lookahead_s or DEFAULT_LOOKAHEAD_S
+        for edge, forecasts in self.view.released(sumo, now, green, horizon).items():
+            self.platoons.publish(edge, forecasts, now)
+
+    def _incoming(self, now: float) -> dict[str, list[Forecast]]:
+        """What neighbours announce for each approach edge, due within the look-ahead;
+        nothing when the board cannot be read, so decisions rest on the cameras alone."""
+        if self.platoons is None:
+            return {}
+        horizon = self.view.lookahead_s or DEFAULT_LOOKAHEAD_S
+        try:
+            return {edge: self.platoons.due(edge, now, horizon)
+                    for edge in self.view.approach_edges}
+        except Exception as error:  # noqa: BLE001 - decide on what the camera sees
+            self.platoon_failures += 1
+            if self.platoon_failures == 1 or self.platoon_failures % 100 == 0:
+                log.warning("junction %s: neighbours' platoon forecasts unreadable (%s); "
+                            "deciding on own detectors (%d so far)", self.layout.tls_id,
+                            error, self.platoon_failures)
+            return {}
 
     def _last_green(self, link: int) -> float:
         return self._link_green_s.get(link, self._started_s)
@@ -107,12 +135,15 @@ class RealtimeController(JunctionController):
         green in another phase, a permissive turn say, has not been waiting).
 
         Whatever the decider says, a wanted phase is served within the guard plus one
-        round of the other phases' longest greens: with the guard at most half the
-        monitor's maximum red (itself twice the longest cycle), no link is ever held
-        red past it. The decider's own maximum red normally acts well before."""
+        round of the other phases' longest greens: with the guard at half the monitor's
+        maximum red (itself twice the longest cycle), no link is ever held red past it.
+        The guard is a backstop, not the maximum red: a phase counts as wanted when
+        anything stands on a lane it serves, even traffic for a turn that is green now,
+        and serving it at the decider's maximum red forced empty phases every two
+        minutes on the Ingolstadt network. The decider's own maximum red, which counts
+        only traffic for the waiting movements, acts well before."""
         now = self.last_time_s
-        guard = min(self.max_red_s, self.monitor.rules.max_red_s / 2) if self.monitor else \
-            self.max_red_s
+        guard = self.monitor.rules.max_red_s / 2 if self.monitor else self.max_red_s
         waiting = [(now - min(self._last_green(link) for link in self._phase_links[k]), k)
                    for k in range(len(self.layout.phases))
                    if k != current and self._phase_wanted(k) and self._phase_links[k]]
@@ -206,81 +237,9 @@ class RealtimeController(JunctionController):
 
     def _measure(self, sumo) -> dict[str, GroupState]:
         now = self.last_time_s
-        queue = dict.fromkeys(self._saturation, 0.0)
-        arriving = dict.fromkeys(self._saturation, 0.0)
-        for lane in self.layout.in_lanes:
-            length = self._length(sumo, lane)
-            for vid in sumo.lane.getLastStepVehicleIDs(lane):
-                gid = self._group(sumo, vid, lane)
-                if gid not in queue:
-                    continue  # leaves here, or takes a turn that no phase serves
-                speed = sumo.vehicle.getSpeed(vid)
-                if speed < QUEUED_SPEED_M_S:
-                    queue[gid] += self._pcu(sumo, vid)
-                    continue
-                distance = length - sumo.vehicle.getLanePosition(vid)
-                if self.lookahead_s is None or distance <= speed * self.lookahead_s:
-                    arriving[gid] += self._pcu(sumo, vid)
-        groups = {}
-        exits: dict[str, tuple[float, float]] = {}
-        for gid, rate in self._saturation.items():
-            on_exit = room = 0.0
-            for lane in self._out_lanes[gid]:
-                standing, on_lane = self._exit_load(sumo, lane, exits)
-                on_exit += standing
-                room += max(self._length(sumo, lane) / PCU_SPACE_M - on_lane, 0.0)
+        red_s = {}
+        for gid, links in self._group_links.items():
             # A group's links share one signal, so any of them tells when it was green.
-            last = max(self._last_green(link) for link in self._group_links[gid])
-            red_s = 0.0 if last >= now - self.step_s else now - last
-            groups[gid] = GroupState(gid, queue[gid], arriving[gid], on_exit,
-                                     room if self._out_lanes[gid] else math.inf, red_s, rate,
-                                     self._lanes[gid])
-        if len(self._pcu_of) > 20_000:  # vehicles long gone; keep the caches small
-            self._pcu_of.clear()
-            self._group_of.clear()
-        return groups
-
-    def _exit_load(self, sumo, lane: str, seen: dict) -> tuple[float, float]:
-        """The load on an exit lane that holds discharge back, and the PCU on it in all.
-
-        Traffic standing on the exit blocks the movement outright. Traffic still moving
-        blocks it in proportion to how full the lane is: on an empty exit it drives
-        away, on a filling one (the approach to a busy next junction) it is the queue
-        of the next few seconds. Counting all of it, as plain max-pressure does, holds
-        back movements whose exit is merely busy; counting none misses a spill-back
-        in the making (both measured worse on the suite)."""
-        if lane not in seen:
-            standing = total = 0.0
-            for vid in sumo.lane.getLastStepVehicleIDs(lane):
-                pcu = self._pcu(sumo, vid)
-                total += pcu
-                if sumo.vehicle.getSpeed(vid) < QUEUED_SPEED_M_S:
-                    standing += pcu
-            fill = min(total * PCU_SPACE_M / self._length(sumo, lane), 1.0)
-            seen[lane] = (standing + (total - standing) * fill, total)
-        return seen[lane]
-
-    def _length(self, sumo, lane: str) -> float:
-        if lane not in self._lane_length:
-            self._lane_length[lane] = sumo.lane.getLength(lane)
-        return self._lane_length[lane]
-
-    def _pcu(self, sumo, vid: str) -> float:
-        pcu = self._pcu_of.get(vid)
-        if pcu is None:
-            cls = CLASS_OF_VCLASS.get(sumo.vehicle.getVehicleClass(vid), "car")
-            pcu = self._pcu_of[vid] = getattr(self.factors, cls)
-        return pcu
-
-    def _group(self, sumo, vid: str, lane: str) -> str | None:
-        """The group of the turn a vehicle will make, as a tracking camera sees it.
-        (Attributing by the vehicle's lane and turn instead measured worse on the
-        Ingolstadt network, two seeds.)"""
-        key = (vid, lane)
-        if key not in self._group_of:
-            route = sumo.vehicle.getRoute(vid)
-            index = sumo.vehicle.getRouteIndex(vid)
-            out_edge = route[index + 1] if 0 <= index < len(route) - 1 else None
-            in_edge = lane.rsplit("_", 1)[0]
-            self._group_of[key] = self.layout.group_of_turn.get((in_edge, out_edge))
-        return self._group_of[key]
+            last = max(self._last_green(link) for link in links)
+            red_s[gid] = 0.0 if last >= now - self.step_s else now - last
+        return self.view.measure(sumo, red_s, self._incoming(now))

@@ -24,7 +24,8 @@ def run_parallel(jobs: dict, workers: int) -> dict:
     progress = manager.Queue()
     results: dict = {}
     reached = dict.fromkeys(jobs, 0.0)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool, tqdm(
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             max_tasks_per_child=1) as pool, tqdm(
         total=round(sum(job.duration_s for job in jobs.values())), unit="sim-s", desc="simulating",
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} sim-s "
                    "[{elapsed}<{remaining}]",

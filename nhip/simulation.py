@@ -31,6 +31,7 @@ from controller.decider import GrpcDecider
 from controller.detectors import JunctionDetectors, write_detectors
 from controller.junction import DEFAULT_MAX_GAP_S, JunctionController
 from controller.max_pressure import MaxPressureController
+from controller.platoons import PlatoonBoard
 from controller.plans import FixedPlanSource, GrpcPlanSource, checked_plan, registration
 from controller.pressure import PressureController
 from controller.programs import write_program
@@ -67,7 +68,8 @@ class RunSpec:
     # Prefix for junction ids at the optimizer, unique per run when runs share it.
     namespace: str = ""
     # Keyword options for the controller (``realtime``: interval_s, lookahead_s,
-    # horizon_s, max_red_s, and local=True to decide in-process without the optimizer).
+    # horizon_s, max_red_s, saturation_model, local=True to decide in-process without the
+    # optimizer, platoons=False to keep neighbours from sharing platoon forecasts).
     options: dict = field(default_factory=dict)
 
     @property
@@ -179,6 +181,7 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
             plans[layout.tls_id], reason = webster_plan(layout, flows[layout.tls_id])
             notes.append(f"{layout.tls_id}: {reason}, greens {list(plans[layout.tls_id].greens_s)}")
     controllers, sources = [], []
+    board = PlatoonBoard()  # real-time controllers tell their neighbours what is coming
 
     def attach(sumo) -> list:
         if spec.controller in ("actuated", "delay_based"):
@@ -194,6 +197,8 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
                 options = dict(spec.options)
                 decider = None
                 local = options.pop("local", False)
+                if options.pop("platoons", True):
+                    options["platoons"] = board
                 if spec.optimizer_address and not local:
                     decider = GrpcDecider(spec.optimizer_address,
                                           spec.namespace + layout.tls_id)

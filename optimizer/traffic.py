@@ -43,8 +43,11 @@ class PcuFactors:
         )
 
 
-# Base saturation flow of one lane, PCU per hour of green (HCM 2010 base value 1,900;
-# 1,800 is the common design figure and leaves room for Vietnamese mixed-traffic friction).
+# Saturation flow of one lane, PCU per hour of green. 1,300 is not a published figure: it
+# was set in SUMO so that Webster's cycle for the Tân Phong demand lands where a sweep of
+# fixed cycles found the least delay (sumo_networks/tan_phong/README.md). Published values
+# are higher: TRL RR67 gives 2,080 pcu/h for a non-nearside 3.2 m lane; the width-based
+# estimate in optimizer/saturation.py gives 1,920 for 3.2 m of car traffic.
 DEFAULT_SATURATION_PCU_PER_H_PER_LANE = 1300.0
 
 # Share of a lane's saturation flow that a permissive (opposed) turn gets. Left-turners

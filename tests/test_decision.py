@@ -149,3 +149,34 @@ def test_an_unset_exit_room_is_unknown_and_a_full_exit_counts_nothing():
     message.groups[0].downstream_full = True  # "n": its exit is full
     full = decide(request_from_message(message))
     assert full.pressures[0] < unknown.pressures[0]
+
+
+def test_no_green_is_cut_before_it_has_run_as_long_as_a_switch_loses():
+    # A one-second minimum (as some programs carry): clearance 5 s + 2 s start-up.
+    short = (PhaseBounds(("n", "s"), 1, 40, 3, 2),) + PHASES[1:]
+    groups = request(0, n=2, e=40).groups
+    early = decide(DecisionRequest(short, groups, 0, 4.0))
+    assert (early.hold, early.binding) == (True, "switch_cost")
+    paid = decide(DecisionRequest(short, groups, 0, 7.0))
+    assert (paid.hold, paid.next_phase) == (False, 1)
+    # An empty green still gaps out at once, and a starved rival is still served.
+    assert decide(DecisionRequest(short, request(0, e=4).groups, 0, 2.0)).binding == "gap_out"
+    starved = {**groups, "e": GroupState("e", queue_pcu=40, red_s=150.0)}
+    assert decide(DecisionRequest(short, starved, 0, 2.0)).binding == "max_red"
+
+
+def test_a_young_green_is_cut_only_for_a_rival_with_half_its_pressure():
+    def young(rival_pcu: float):
+        groups = {g: GroupState(g, red_s=0.0 if g in ("n", "s") else 30.0) for g in GROUPS}
+        # The green clears its 2 PCU in 2 s; the rival's queue would take 10 s or more.
+        groups["n"] = GroupState("n", queue_pcu=2.0, saturation_pcu_per_s=1.0)
+        groups["e"] = GroupState("e", queue_pcu=rival_pcu, red_s=30.0,
+                                 saturation_pcu_per_s=0.3)
+        return decide(DecisionRequest(PHASES, groups, 0, 10.0))
+
+    # Switching would gain more over the horizon (0.9 x 10 s against 2 x 2 s), but the
+    # rival has under half the green's pressure (0.9 against 2).
+    kept = young(3.0)
+    assert kept.pressures[1] < 0.5 * kept.pressures[0] and kept.hold
+    cut = young(3.5)
+    assert (cut.hold, cut.next_phase, cut.binding) == (False, 1, "pressure")

@@ -103,3 +103,34 @@ def test_a_bad_decision_request_is_refused_naming_the_field(optimizer) -> None:
             pb_grpc.SignalOptimizerStub(channel).DecidePhase(message, timeout=5)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "groups[2].arriving_pcu" in refused.value.details()
+
+
+def test_width_based_saturation_follows_the_motorcycle_mix(routes, tmp_path, monkeypatch) -> None:
+    import controller.realtime as realtime
+    from optimizer.decision import decide
+
+    seen: dict[str, list[float]] = {"calibrated": [], "width": []}
+    for model in seen:
+        def recording(request, model=model):
+            seen[model].extend(g.saturation_pcu_per_s / g.lanes for g in request.groups.values()
+                               if g.demand_pcu > 0)
+            return decide(request)
+
+        monkeypatch.setattr(realtime, "decide", recording)
+        spec = RunSpec("realtime", SCENARIO.net_file, routes, SCENARIO.tls_ids, 300.0, 7,
+                       tmp_path / model, options={"local": True, "saturation_model": model})
+        assert run(spec)["teleports"] == 0
+    # Calibrated: 1,300 PCU/h per lane throughout. From width: mostly motorcycles, which
+    # the width relation (600 car units per metre, a motorcycle 0.2 of one, 0.3 PCU here)
+    # lets through at 900 PCU/h per metre, about 2,900 per 3.2 m lane.
+    assert set(round(r * 3600) for r in seen["calibrated"]) == {1300}
+    per_lane = sorted(r * 3600 for r in seen["width"])
+    assert len(per_lane) > 100 and per_lane[len(per_lane) // 2] > 2000
+
+
+def test_an_unknown_saturation_model_is_refused_naming_it() -> None:
+    from controller.realtime import RealtimeController
+
+    layout = read_layouts(SCENARIO.net_file, SCENARIO.tls_ids)[0]
+    with pytest.raises(ValueError, match="saturation_model: must be one of calibrated, width"):
+        RealtimeController(layout, saturation_model="lanes")
