@@ -21,7 +21,7 @@ import math
 
 from controller.approach_view import ApproachView
 from controller.junction import DEFAULT_MAX_GAP_S, JunctionController
-from controller.platoons import Forecast
+from controller.platoons import MAX_AGE_S, Forecast
 from controller.plans import FixedPlanSource
 from controller.timer import CyclePlan, PhaseTimer
 from controller.topology import JunctionLayout
@@ -37,6 +37,8 @@ log = logging.getLogger("nhip.controller")
 # discharge): traffic further out arrives after the decision has played out. Measured on
 # the suite (three seeds), 10 s beat 6, 15, 20 s and the whole lane on 7 of 9 scenarios.
 DEFAULT_LOOKAHEAD_S = 10.0
+# After a platoon board fails, it is left alone this long (as the optimizer is).
+BOARD_RETRY_S = 5.0
 
 
 class RealtimeController(JunctionController):
@@ -46,8 +48,12 @@ class RealtimeController(JunctionController):
                  max_red_s: float = DEFAULT_MAX_RED_S, factors: PcuFactors | None = None,
                  horizon_s: float = DEFAULT_HORIZON_S, saturation_model: str = "calibrated",
                  platoons=None, **kwargs) -> None:
-        if not interval_s > 0:
-            raise ValueError(f"interval_s: must be positive, got {interval_s}")
+        _check("interval_s", interval_s, "a positive number of seconds")
+        _check("max_red_s", max_red_s, "a positive number of seconds")
+        _check("horizon_s", horizon_s, "a number of seconds (0 or less: plain pressure)",
+               positive=False)
+        if lookahead_s is not None:
+            _check("lookahead_s", lookahead_s, "a positive number of seconds, or None")
         self.view = ApproachView(layout, lookahead_s, factors, saturation_model)
         ceiling = CyclePlan(tuple(p.max_green_s for p in layout.phases), 0, "realtime")
         kwargs.setdefault("max_gap_s", DEFAULT_MAX_GAP_S)
@@ -59,6 +65,7 @@ class RealtimeController(JunctionController):
         # Where neighbours post the traffic they release (controller.platoons), or None.
         self.platoons = platoons
         self._next_publish_s = -math.inf
+        self._board_retry_s = -math.inf
         self.platoon_failures = 0
         self.local_decisions = 0
         self.bindings: dict[str, int] = {}
@@ -90,16 +97,12 @@ class RealtimeController(JunctionController):
         if self.timer.stage == "green":
             for link in self._phase_links[self.timer.phase]:
                 self._link_green_s[link] = time_s
-        if self.platoons is not None and time_s + 1e-9 >= self._next_publish_s:
+        if self._board_usable(time_s) and time_s + 1e-9 >= self._next_publish_s:
             self._next_publish_s = time_s + self.interval_s
             try:
                 self._publish_platoons(sumo, time_s)
             except Exception as error:  # noqa: BLE001 - forecasts are a help, not a need
-                self.platoon_failures += 1
-                if self.platoon_failures == 1 or self.platoon_failures % 100 == 0:
-                    log.warning("junction %s: platoon forecast not published at %.1f s "
-                                "(%s; %d failures so far)", self.layout.tls_id, time_s,
-                                error, self.platoon_failures)
+                self._board_failed(time_s, f"not published ({error})")
 
     def _publish_platoons(self, sumo, now: float) -> None:
         """Posts per exit edge what the running green releases within the look-ahead;
@@ -107,25 +110,39 @@ class RealtimeController(JunctionController):
         green = (set(self.layout.phases[self.timer.phase].group_ids)
                  if self.timer.stage == "green" else set())
         horizon = self.view.lookahead_s or DEFAULT_LOOKAHEAD_S
+        # Valid until two publications have been missed.
+        valid = max(MAX_AGE_S, 2 * self.interval_s + self.step_s)
         for edge, forecasts in self.view.released(sumo, now, green, horizon).items():
-            self.platoons.publish(edge, forecasts, now)
+            self.platoons.publish(edge, forecasts, now, valid)
 
     def _incoming(self, now: float) -> dict[str, list[Forecast]]:
         """What neighbours announce for each approach edge, due within the look-ahead;
-        nothing when the board cannot be read, so decisions rest on the cameras alone."""
-        if self.platoons is None:
+        nothing for an edge whose forecasts cannot be read, so decisions rest on the
+        cameras there."""
+        if not self._board_usable(now):
             return {}
         horizon = self.view.lookahead_s or DEFAULT_LOOKAHEAD_S
-        try:
-            return {edge: self.platoons.due(edge, now, horizon)
-                    for edge in self.view.approach_edges}
-        except Exception as error:  # noqa: BLE001 - decide on what the camera sees
-            self.platoon_failures += 1
-            if self.platoon_failures == 1 or self.platoon_failures % 100 == 0:
-                log.warning("junction %s: neighbours' platoon forecasts unreadable (%s); "
-                            "deciding on own detectors (%d so far)", self.layout.tls_id,
-                            error, self.platoon_failures)
-            return {}
+        found = {}
+        for edge in self.view.approach_edges:
+            try:
+                found[edge] = self.platoons.due(edge, now, horizon)
+            except Exception as error:  # noqa: BLE001 - decide on what the camera sees
+                self._board_failed(now, f"unreadable for {edge} ({error})")
+                break
+        return found
+
+    def _board_usable(self, now: float) -> bool:
+        return self.platoons is not None and now >= self._board_retry_s
+
+    def _board_failed(self, now: float, what: str) -> None:
+        """Leaves the board alone for a while, so a board that is down or slow costs a
+        junction one try per ``BOARD_RETRY_S``, not one per step."""
+        self.platoon_failures += 1
+        self._board_retry_s = now + BOARD_RETRY_S
+        if self.platoon_failures == 1 or self.platoon_failures % 100 == 0:
+            log.warning("junction %s: platoon forecasts %s at %.1f s; deciding on own "
+                        "detectors for %.0f s (%d failures so far)", self.layout.tls_id,
+                        what, now, BOARD_RETRY_S, self.platoon_failures)
 
     def _last_green(self, link: int) -> float:
         return self._link_green_s.get(link, self._started_s)
@@ -243,3 +260,9 @@ class RealtimeController(JunctionController):
             last = max(self._last_green(link) for link in links)
             red_s[gid] = 0.0 if last >= now - self.step_s else now - last
         return self.view.measure(sumo, red_s, self._incoming(now))
+
+
+def _check(name: str, value, rule: str, positive: bool = True) -> None:
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or (positive and value <= 0)):
+        raise ValueError(f"{name}: must be {rule}, got {value!r}")

@@ -50,6 +50,11 @@ CONTROLLERS = ("program", "webster", "actuated", "delay_based", "max_pressure", 
 DRAIN_S = 900.0
 
 
+# What ``RunSpec.options`` may set for the real-time controller.
+REALTIME_OPTIONS = frozenset({"interval_s", "lookahead_s", "horizon_s", "max_red_s",
+                              "saturation_model", "local", "platoons"})
+
+
 @dataclass
 class RunSpec:
     controller: str
@@ -195,6 +200,10 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
                 controller = MaxPressureController(layout)
             elif spec.controller == "realtime":
                 options = dict(spec.options)
+                unknown = sorted(set(options) - REALTIME_OPTIONS)
+                if unknown:
+                    raise ValueError(f"options: {unknown[0]!r} is not a real-time option; "
+                                     f"pick from {', '.join(sorted(REALTIME_OPTIONS))}")
                 decider = None
                 local = options.pop("local", False)
                 if options.pop("platoons", True):

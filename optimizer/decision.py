@@ -18,7 +18,7 @@ junctions:
   full counts nothing, since it cannot discharge;
 * it is asked every couple of seconds rather than every five, with no phase order;
 * a young green is not cut for a rival that would gain less than the switch loses, and
-  no green is cut before it has run as long as a switch loses.
+  no green still serving traffic is cut before it has run as long as a switch loses.
 
 Bounds always win over pressure: the minimum green is never cut, the maximum green ends
 the phase, and a movement that has waited past the maximum red is served next.
@@ -172,7 +172,8 @@ def decide(request: DecisionRequest) -> Decision:
         return decision(False, request.priority_phase, "priority")
     if request.priority_phase == current and elapsed + request.interval_s <= phase.max_green_s:
         return decision(True, current, "priority")
-    starved = [k for k in wanted if _longest_red(request, k) >= request.max_red_s]
+    # Any traffic at all counts here, a lone motorcycle (0.3 PCU) included.
+    starved = [k for k in others if _longest_red(request, k) >= request.max_red_s]
     if starved:
         return decision(False, max(starved, key=lambda k: _longest_red(request, k)), "max_red")
     if elapsed + request.interval_s > phase.max_green_s + 1e-9:
@@ -206,7 +207,7 @@ def decide(request: DecisionRequest) -> Decision:
     # of its pressure. Its clearing times see no further than the look-ahead, so a green
     # still fed by a steady stream looks nearly done (on SUMO's kuehne grid such cuts
     # cost 3.5 s of mean delay).
-    if switch_value > hold_value and pressures[best] > YOUNG_CUT_SHARE * pressures[current]:
+    if switch_value > hold_value and pressures[best] >= YOUNG_CUT_SHARE * pressures[current]:
         return decision(False, best, "pressure")
     return decision(True, current, "pressure")
 

@@ -67,6 +67,8 @@ WEBSTER_COBBE_NARROW_PCU_PER_H = {
     14: 2075.0, 15: 2250.0, 16: 2475.0, 17: 2700.0,
 }
 FOOT_M = 0.3048
+# Wider than any signalised approach: a value above it is a unit or data error.
+MAX_WIDTH_M = 100.0
 
 
 def _positive(value: float, name: str) -> None:
@@ -116,6 +118,9 @@ def saturation_flow_pcu_per_h(
     only the proportions matter.
     """
     _positive(width_m, "width_m")
+    if width_m > MAX_WIDTH_M:
+        raise ValueError(f"width_m must be at most {MAX_WIDTH_M:g} m (no approach is wider), "
+                         f"got {width_m:g}")
     shares = _shares(mix)
     pcu = pcu or PcuFactors()
     vehicles_per_h = params.per_metre_per_h * width_m / params.units_per_vehicle(shares)
@@ -155,6 +160,8 @@ def webster_cobbe_narrow_pcu_per_h(width_m: float) -> float:
 
 
 def _shares(mix: Mapping[str, float]) -> dict[str, float]:
+    if not isinstance(mix, Mapping):
+        raise ValueError(f"mix must map vehicle classes to shares or counts, got {mix!r}")
     unknown = sorted(set(mix) - set(VEHICLE_CLASSES))
     if unknown:
         raise ValueError(
@@ -167,7 +174,10 @@ def _shares(mix: Mapping[str, float]) -> dict[str, float]:
             raise ValueError(f"mix[{name!r}] must be a number, got {value!r}")
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"mix[{name!r}] must be a finite number at least 0, got {value}")
-    total = sum(counts.values())
-    if total <= 0:
+    largest = max(counts.values())
+    if largest <= 0:
         raise ValueError("mix must have a positive share for at least one vehicle class")
-    return {name: value / total for name, value in counts.items()}
+    # Scaled by the largest first, so that huge counts cannot overflow the sum.
+    scaled = {name: value / largest for name, value in counts.items()}
+    total = sum(scaled.values())
+    return {name: value / total for name, value in scaled.items()}

@@ -49,8 +49,10 @@ def test_bounds_win_over_pressure(observed, current, elapsed, interval, max_red)
         return
     waiting = [k for k in range(len(PHASES)) if k != current and sum(
         groups[g].queue_pcu + groups[g].arriving_pcu for g in PHASES[k].group_ids) >= 0.5]
-    starved = [k for k in waiting if max(groups[g].red_s for g in PHASES[k].group_ids
-                                         if groups[g].queue_pcu + groups[g].arriving_pcu > 0)
+    queued = [k for k in range(len(PHASES)) if k != current and any(
+        groups[g].queue_pcu + groups[g].arriving_pcu > 0 for g in PHASES[k].group_ids)]
+    starved = [k for k in queued if max(groups[g].red_s for g in PHASES[k].group_ids
+                                        if groups[g].queue_pcu + groups[g].arriving_pcu > 0)
                >= max_red]
     longest = max((max(groups[g].red_s for g in PHASES[k].group_ids) for k in starved),
                   default=0.0)
@@ -60,7 +62,7 @@ def test_bounds_win_over_pressure(observed, current, elapsed, interval, max_red)
     elif elapsed + interval > phase.max_green_s and waiting:
         assert not decision.hold, "a green with rivals waiting must end at its maximum"
     if not decision.hold:
-        assert decision.next_phase in waiting
+        assert decision.next_phase in waiting + starved
 
 
 def test_holds_while_its_own_queue_outweighs_the_rivals():
@@ -180,3 +182,10 @@ def test_a_young_green_is_cut_only_for_a_rival_with_half_its_pressure():
     assert kept.pressures[1] < 0.5 * kept.pressures[0] and kept.hold
     cut = young(3.5)
     assert (cut.hold, cut.next_phase, cut.binding) == (False, 1, "pressure")
+
+
+def test_a_lone_motorcycle_past_the_maximum_red_is_served():
+    groups = request(0, elapsed=30, n=4).groups
+    groups["e"] = GroupState("e", queue_pcu=0.3, red_s=125.0)
+    decision = decide(DecisionRequest(PHASES, groups, 0, 30.0))
+    assert (decision.hold, decision.next_phase, decision.binding) == (False, 1, "max_red")

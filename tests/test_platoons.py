@@ -40,6 +40,56 @@ def test_redis_forecasts_expire_on_their_own(redis_client) -> None:
     board.publish("E1", [Forecast("a", 4.0, 1.0)], now_s=0.0)
     ttl_ms = redis_client.pttl("test:platoons:E1")
     assert 0 < ttl_ms <= MAX_AGE_S * 1000
+    # A controller deciding every 6 s keeps its forecasts valid past its next one.
+    board.publish("E2", [Forecast("a", 4.0, 1.0)], now_s=0.0, valid_s=13.0)
+    assert MAX_AGE_S * 1000 < redis_client.pttl("test:platoons:E2") <= 13_000
+    assert board.due("E2", 12.0, within_s=10.0) == [Forecast("a", 4.0, 1.0)]
+
+
+@pytest.mark.parametrize("value", [
+    "{oops", '{"published_s": 0}', '{"published_s": 0, "valid_s": 5, "forecasts": [["v", 1]]}',
+    '{"published_s": 0, "valid_s": 5, "forecasts": [["v", 1, NaN]]}',
+    '{"published_s": 0, "valid_s": 5, "forecasts": [["v", -Infinity, 1]]}',
+    '{"published_s": 0, "valid_s": 5, "forecasts": [["v", 1, -1e9]]}',
+    "[" * 100_000,
+])
+def test_a_value_that_is_not_a_forecast_list_costs_its_edge_only(redis_client, caplog, value):
+    board = RedisPlatoonBoard(redis_client, prefix="test:")
+    board.publish("good", [Forecast("a", 3.0, 1.0)], now_s=0.0)
+    redis_client.set("test:platoons:bad", value)
+
+    assert board.due("bad", 1.0, within_s=10.0) == []
+    assert board.due("good", 1.0, within_s=10.0) == [Forecast("a", 3.0, 1.0)]
+    assert "'test:platoons:bad'" in caplog.text
+
+
+def test_forecasts_carry_finite_times_and_sensible_pcu() -> None:
+    for eta, pcu, rule in ((float("nan"), 1.0, "eta_s"), (1.0, float("inf"), "pcu"),
+                           (1.0, 0.0, "pcu"), (1.0, -2.0, "pcu")):
+        with pytest.raises(ValueError, match=f"forecast {rule}"):
+            Forecast("v", eta, pcu)
+
+
+def test_a_silent_redis_costs_a_junction_one_short_try(tmp_path) -> None:
+    """A Redis that accepts connections and never answers: calls give up within the
+    client's timeout instead of holding the control loop."""
+    import socket
+    import time
+
+    from controller.platoons import REDIS_TIMEOUT_S
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    try:
+        port = silent.getsockname()[1]
+        board = RedisPlatoonBoard.connect(f"redis://127.0.0.1:{port}/0")
+        started = time.perf_counter()
+        with pytest.raises(Exception):
+            board.due("E1", 0.0, within_s=10.0)
+        assert time.perf_counter() - started < 20 * REDIS_TIMEOUT_S + 0.5
+    finally:
+        silent.close()
 
 
 class RecordingBoard(PlatoonBoard):
@@ -48,9 +98,9 @@ class RecordingBoard(PlatoonBoard):
         self.published: dict[str, int] = {}
         self.read: dict[str, set[str]] = {}
 
-    def publish(self, edge, forecasts, now_s) -> None:
+    def publish(self, edge, forecasts, now_s, valid_s=MAX_AGE_S) -> None:
         self.published[edge] = self.published.get(edge, 0) + len(forecasts)
-        super().publish(edge, forecasts, now_s)
+        super().publish(edge, forecasts, now_s, valid_s)
 
     def due(self, edge, now_s, within_s):
         found = super().due(edge, now_s, within_s)
@@ -84,7 +134,7 @@ def test_two_junctions_75_m_apart_announce_their_platoons(tmp_path, monkeypatch)
 
 
 class BrokenBoard(PlatoonBoard):
-    def publish(self, edge, forecasts, now_s) -> None:
+    def publish(self, edge, forecasts, now_s, valid_s=MAX_AGE_S) -> None:
         raise ConnectionError("Redis at 127.0.0.1:1 refused the connection")
 
     def due(self, edge, now_s, within_s):
@@ -115,4 +165,4 @@ def test_a_broken_board_costs_the_forecasts_only(tmp_path, monkeypatch, caplog) 
     assert broken == decisions(PlatoonBoard, platoons=False)
     assert "no_reading" not in broken
     warned = [r for r in caplog.records if "platoon" in r.getMessage()]
-    assert 2 <= len(warned) <= 8  # the first failure per junction, then one per hundred
+    assert len(warned) == 2  # the first failure per junction; then one try per 5 s

@@ -134,3 +134,20 @@ def test_an_unknown_saturation_model_is_refused_naming_it() -> None:
     layout = read_layouts(SCENARIO.net_file, SCENARIO.tls_ids)[0]
     with pytest.raises(ValueError, match="saturation_model: must be one of calibrated, width"):
         RealtimeController(layout, saturation_model="lanes")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"interval_s": float("inf")}, "interval_s: must be a positive number of seconds"),
+    ({"max_red_s": float("nan")}, "max_red_s: must be a positive number of seconds"),
+    ({"max_red_s": -1}, "max_red_s: must be a positive number of seconds"),
+    ({"horizon_s": float("nan")}, "horizon_s: must be a number of seconds"),
+    ({"lookahead_s": -5}, "lookahead_s: must be a positive number of seconds, or None"),
+    ({"interval_s": "2"}, "interval_s: must be a positive number of seconds, got '2'"),
+    ({"bogus": 1}, "options: 'bogus' is not a real-time option; pick from horizon_s, interval_s"),
+])
+def test_bad_real_time_options_are_refused_naming_them(routes, tmp_path, options, message):
+    spec = RunSpec("realtime", SCENARIO.net_file, routes, SCENARIO.tls_ids, 60.0, 7,
+                   tmp_path, options={"local": True, **options})
+    with pytest.raises(ValueError) as refused:
+        run(spec)
+    assert message in str(refused.value)

@@ -128,3 +128,17 @@ def test_mix_errors_name_the_class() -> None:
         saturation_flow_pcu_per_h(7.0, {"car": 0})
     with pytest.raises(ValueError, match=r"mix\['truck'\] must be a number"):
         saturation_flow_pcu_per_h(7.0, {"truck": "many"})
+
+
+def test_odd_widths_and_mixes_are_refused_naming_the_field() -> None:
+    from optimizer.saturation import saturation_flow_pcu_per_h
+
+    with pytest.raises(ValueError, match="width_m must be at most 100 m"):
+        saturation_flow_pcu_per_h(1e6, {"car": 1})
+    with pytest.raises(ValueError, match="mix must map vehicle classes"):
+        saturation_flow_pcu_per_h(3.5, None)
+    with pytest.raises(ValueError, match="mix must map vehicle classes"):
+        saturation_flow_pcu_per_h(3.5, "car")
+    # Counts too large to add up still give the mix's proportions.
+    huge = saturation_flow_pcu_per_h(3.5, {"car": 1e308, "bus": 1e308})
+    assert huge == pytest.approx(saturation_flow_pcu_per_h(3.5, {"car": 1, "bus": 1}))
