@@ -420,9 +420,12 @@ def main() -> None:
     runs = []
     try:
         with tempfile.TemporaryDirectory(prefix="nhip-replicas-") as workdir:
-            for _ in range(args.repeat):
+            for round_ in range(args.repeat):
                 for name in args.configs.split(","):
-                    runs.append(run_config(name, args, prefix, Path(workdir)))
+                    # A key space per run: junctions registered again keep their plan
+                    # versions, so a run after another would start past version 1.
+                    runs.append(run_config(name, args, f"{prefix}{name}-{round_}:",
+                                           Path(workdir)))
                     print(one_line(runs[-1]), flush=True)
     finally:
         removed = remove_keys(args.redis_url, prefix)
