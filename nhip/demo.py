@@ -153,7 +153,10 @@ def _job(name, sc, routes, spec, args, workdir, address, hourly_flows):
     return RunSpec(controller=RUNS[name], net_file=sc.net_file, route_file=routes,
                    tls_ids=sc.tls_ids, duration_s=args.duration, seed=args.seed,
                    workdir=workdir / name, optimizer_address=address,
-                   design_flows=hourly_flows(spec), gui=args.gui)
+                   design_flows=hourly_flows(spec), gui=args.gui,
+                   # Runs share the optimizer: each registers its junction under its own
+                   # name, so none resets another's plan history.
+                   namespace=f"demo/{name}/")
 
 
 def format_table(results: dict[str, dict]) -> str:

@@ -180,7 +180,9 @@ class _Case:
             workdir=workdir / self.name / f"{controller}-seed{seed}",
             optimizer_address=address, design_flows=self.flows,
             additional_files=self.additional, begin_s=self.begin, drain_s=self.drain,
-            namespace=f"{self.name}/seed{seed}/")
+            # One namespace per run: two runs registering one junction id would reset each
+            # other's plan history at the optimizer, at whatever moment each got there.
+            namespace=f"{self.name}/{controller}/seed{seed}/")
 
 
 def _cases(args: argparse.Namespace, workdir: Path) -> list[_Case]:

@@ -216,3 +216,17 @@ def test_every_run_gets_a_fresh_process_so_a_seed_repeats_exactly(tmp_path) -> N
     delays = [r["mean_delay_s"] for r in run_parallel(jobs, workers=1).values()]
     assert delays[0] == delays[2] and delays[1] == delays[3]
     assert delays[0] != delays[1]
+
+
+def test_runs_sharing_the_optimizer_register_their_junctions_apart(tmp_path) -> None:
+    """Two runs registering one junction id would reset each other's plan history at the
+    optimizer (the adaptive run's smoothed demand, whenever the real-time run started)."""
+    import argparse
+
+    from nhip.validate import _cases
+
+    case = _cases(argparse.Namespace(net=None, scenario="tan_phong_am"), tmp_path)[0]
+    routes = case.routes(1)
+    spaces = {case.spec(name, 1, routes, "127.0.0.1:1", tmp_path).namespace
+              for name in ("adaptive", "realtime", "fixed")}
+    assert len(spaces) == 3
