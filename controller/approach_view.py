@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from controller.detectors import CLASS_OF_VCLASS, CLASSES
+from controller.detectors import CLASSES, vehicle_class, vehicle_turn
 from controller.platoons import Forecast
 from controller.topology import JunctionLayout
 from optimizer.decision import GroupState
@@ -155,24 +155,15 @@ class ApproachView:
         return getattr(self.factors, self._class(sumo, vid))
 
     def _turn(self, sumo, vid: str, lane: str) -> tuple[str, str | None]:
-        """The edges a vehicle enters and leaves the junction by, when it comes in on
-        ``lane`` (it may still be upstream of it, announced by a neighbour)."""
         key = (vid, lane)
         if key not in self._turn_of:
-            route = sumo.vehicle.getRoute(vid)
-            index = max(sumo.vehicle.getRouteIndex(vid), 0)
-            in_edge = lane.rsplit("_", 1)[0]
-            at = route.index(in_edge, index) if in_edge in route[index:] else -1
-            self._turn_of[key] = (in_edge,
-                                  route[at + 1] if 0 <= at < len(route) - 1 else None)
+            self._turn_of[key] = vehicle_turn(sumo, vid, lane)
         return self._turn_of[key]
 
     def _class(self, sumo, vid: str) -> str:
-        cls = self._class_of.get(vid)
-        if cls is None:
-            cls = self._class_of[vid] = CLASS_OF_VCLASS.get(
-                sumo.vehicle.getVehicleClass(vid), "car")
-        return cls
+        if vid not in self._class_of:
+            self._class_of[vid] = vehicle_class(sumo, vid)
+        return self._class_of[vid]
 
     def _exit_load(self, sumo, lane: str, seen: dict) -> tuple[float, float]:
         """The load on an exit lane that holds discharge back, and the PCU on it in all.

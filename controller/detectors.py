@@ -25,6 +25,22 @@ CLASS_OF_VCLASS = {"motorcycle": "motorcycle", "moped": "motorcycle", "passenger
 CLASSES = ("motorcycle", "car", "bus", "truck")
 
 
+def vehicle_turn(sumo, vid: str, lane: str) -> tuple[str, str | None]:
+    """The edges a vehicle enters and leaves a junction by, when it comes in on ``lane``:
+    what a camera tracking it across the junction sees. The vehicle may be on ``lane`` or
+    still upstream of it; the exit is None when its trip ends on the approach."""
+    route = sumo.vehicle.getRoute(vid)
+    index = max(sumo.vehicle.getRouteIndex(vid), 0)
+    in_edge = lane.rsplit("_", 1)[0]
+    at = route.index(in_edge, index) if in_edge in route[index:] else -1
+    return in_edge, (route[at + 1] if 0 <= at < len(route) - 1 else None)
+
+
+def vehicle_class(sumo, vid: str) -> str:
+    """One of ``CLASSES``; a SUMO class not listed counts as a car."""
+    return CLASS_OF_VCLASS.get(sumo.vehicle.getVehicleClass(vid), "car")
+
+
 def detector_id(tls_id: str, lane: str) -> str:
     return f"nhip_{tls_id}_{lane}"
 
@@ -109,15 +125,10 @@ class JunctionDetectors:
         return self.present.get(lane, 0)
 
     def _arrival(self, sumo, vid: str, lane: str) -> None:
-        in_edge = lane.rsplit("_", 1)[0]
-        route = sumo.vehicle.getRoute(vid)
-        index = sumo.vehicle.getRouteIndex(vid)
-        out_edge = route[index + 1] if 0 <= index < len(route) - 1 else None
-        gid = self.layout.group_of_turn.get((in_edge, out_edge))
+        gid = self.layout.group_of_turn.get(vehicle_turn(sumo, vid, lane))
         if gid is None or gid not in self.readings:
             return  # leaves the network here, or a turn no group serves
-        cls = CLASS_OF_VCLASS.get(sumo.vehicle.getVehicleClass(vid), "car")
-        self.readings[gid].counts[cls] += 1
+        self.readings[gid].counts[vehicle_class(sumo, vid)] += 1
 
     def report(self) -> dict[str, GroupReading]:
         """Readings since the last report, occupancy averaged; then starts afresh."""

@@ -55,6 +55,9 @@ class RealtimeController(JunctionController):
         if lookahead_s is not None:
             _check("lookahead_s", lookahead_s, "a positive number of seconds, or None")
         self.view = ApproachView(layout, lookahead_s, factors, saturation_model)
+        # Neighbours' forecasts are exchanged over the look-ahead (the default one when
+        # the whole lane is watched).
+        self._forecast_horizon_s = lookahead_s or DEFAULT_LOOKAHEAD_S
         ceiling = CyclePlan(tuple(p.max_green_s for p in layout.phases), 0, "realtime")
         kwargs.setdefault("max_gap_s", DEFAULT_MAX_GAP_S)
         super().__init__(layout, FixedPlanSource(ceiling), initial_plan=ceiling, **kwargs)
@@ -109,10 +112,10 @@ class RealtimeController(JunctionController):
         outside green nothing is released, and earlier forecasts are withdrawn."""
         green = (set(self.layout.phases[self.timer.phase].group_ids)
                  if self.timer.stage == "green" else set())
-        horizon = self.view.lookahead_s or DEFAULT_LOOKAHEAD_S
         # Valid until two publications have been missed.
         valid = max(MAX_AGE_S, 2 * self.interval_s + self.step_s)
-        for edge, forecasts in self.view.released(sumo, now, green, horizon).items():
+        released = self.view.released(sumo, now, green, self._forecast_horizon_s)
+        for edge, forecasts in released.items():
             self.platoons.publish(edge, forecasts, now, valid)
 
     def _incoming(self, now: float) -> dict[str, list[Forecast]]:
@@ -121,11 +124,10 @@ class RealtimeController(JunctionController):
         cameras there."""
         if not self._board_usable(now):
             return {}
-        horizon = self.view.lookahead_s or DEFAULT_LOOKAHEAD_S
         found = {}
         for edge in self.view.approach_edges:
             try:
-                found[edge] = self.platoons.due(edge, now, horizon)
+                found[edge] = self.platoons.due(edge, now, self._forecast_horizon_s)
             except Exception as error:  # noqa: BLE001 - decide on what the camera sees
                 self._board_failed(now, f"unreadable for {edge} ({error})")
                 break

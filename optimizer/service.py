@@ -9,6 +9,7 @@ no state; they only read a corridor's priority.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -81,13 +82,9 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
     async def RegisterJunction(self, request, context):  # noqa: N802 - gRPC's name
         self.calls["RegisterJunction"] += 1
         await self._authorize(context, [request.junction_id], "register")
-        try:
+        async with _refusals(context, request.junction_id or "?"):
             junction = junction_from_request(request)
             await self.store.register(request, junction)
-        except RequestError as error:
-            await _abort(context, error, request.junction_id or "?")
-        except StoreUnavailable as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         log.info("registered junction %s: %d groups, %d phases, lost time %g s",
                  junction.id, len(junction.groups), len(junction.phases), junction.lost_time_s)
         return pb.RegisterJunctionResponse(
@@ -99,15 +96,11 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
     async def ComputePlan(self, request, context):  # noqa: N802
         self.calls["ComputePlan"] += 1
         await self._authorize(context, [request.junction_id], "plan")
-        try:
+        async with _refusals(context, request.junction_id):
             state = await self._load(request.junction_id)
             plan = self._advance(state, request)
             plan.plan_version = await self.store.save_plan(state)
             return plan
-        except RequestError as error:
-            await _abort(context, error, request.junction_id)
-        except StoreUnavailable as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
 
     def plan(self, request: pb.PlanRequest) -> pb.Plan:
         """The next plan, for in-process callers that keep junctions in ``junctions``."""
@@ -151,12 +144,8 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
     async def RequestCorridor(self, request, context):  # noqa: N802
         self.calls["RequestCorridor"] += 1
         await self._authorize(context, [s.junction_id for s in request.steps], "corridor")
-        try:
+        async with _refusals(context, request.corridor_id or "?"):
             return await self.request_corridor(request)
-        except RequestError as error:
-            await _abort(context, error, request.corridor_id or "?")
-        except StoreUnavailable as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
 
     async def request_corridor(self, request: pb.CorridorRequest) -> pb.CorridorResponse:
         identifier(request.corridor_id, "corridor_id")
@@ -190,15 +179,11 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
 
     async def CancelCorridor(self, request, context):  # noqa: N802
         self.calls["CancelCorridor"] += 1
-        try:
+        async with _refusals(context, "?"):
             identifier(request.corridor_id, "corridor_id")
-        except RequestError as error:
-            await _abort(context, error, "?")
         await self._authorize(context, [], "cancel_corridor")
-        try:
+        async with _refusals(context, request.corridor_id):
             released = await self.store.release(request.corridor_id)
-        except StoreUnavailable as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         if released:
             log.info("corridor %s cancelled; normal plans resume at %s",
                      request.corridor_id, ", ".join(released))
@@ -208,12 +193,8 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
     async def DecidePhase(self, request, context):  # noqa: N802
         self.calls["DecidePhase"] += 1
         await self._authorize(context, [request.junction_id], "decide")
-        try:
+        async with _refusals(context, request.junction_id or "?"):
             return await self.decide_phase(request)
-        except RequestError as error:
-            await _abort(context, error, request.junction_id or "?")
-        except StoreUnavailable as error:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
 
     async def decide_phase(self, request: pb.PhaseDecisionRequest) -> pb.PhaseDecision:
         """Hold or move on, from the request alone; an emergency corridor held at this
@@ -233,14 +214,11 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
         self.calls["PlanCorridorBands"] += 1
         # Computes and changes nothing, so any caller may ask, about any junctions.
         await self._authorize(context, [], "corridor_bands")
-        try:
-            # The solver runs off the event loop (it releases the GIL while it searches),
-            # one at a time: building models holds the GIL, and a crowd of them would
-            # make phase decisions miss their 100 ms deadline.
-            async with self._band_slot:
-                bands = await asyncio.to_thread(plan_corridor_bands, request)
-        except RequestError as error:
-            await _abort(context, error, request.corridor_id or "?")
+        # The solver runs off the event loop (it releases the GIL while it searches), one
+        # at a time: building models holds the GIL, and a crowd of them would make phase
+        # decisions miss their 100 ms deadline.
+        async with _refusals(context, request.corridor_id or "?"), self._band_slot:
+            bands = await asyncio.to_thread(plan_corridor_bands, request)
         log.info("corridor %s: %d signals, cycle %.1f s, bands %.1f s out, %.1f s in (%s)",
                  bands.corridor_id, len(bands.offsets_s), bands.cycle_s, bands.outbound_band_s,
                  bands.inbound_band_s, bands.status)
@@ -297,6 +275,15 @@ def _priority_timing(junction: Junction, priority: Priority) -> PolicyPlan:
                                                  f"longest green for {priority.group_id}",))
 
 
-async def _abort(context, error: RequestError, subject: str) -> None:
-    log.warning("refused request for %s: %s", subject, error)
-    await context.abort(_STATUS[error.kind], str(error))
+@contextlib.asynccontextmanager
+async def _refusals(context, subject: str):
+    """Ends the call with the status a failure inside deserves: a refused request with
+    INVALID_ARGUMENT or FAILED_PRECONDITION naming the field (logged with ``subject``),
+    an unreachable store with UNAVAILABLE."""
+    try:
+        yield
+    except RequestError as error:
+        log.warning("refused request for %s: %s", subject, error)
+        await context.abort(_STATUS[error.kind], str(error))
+    except StoreUnavailable as error:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
