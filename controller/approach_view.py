@@ -17,7 +17,8 @@ import math
 from controller.detectors import CLASSES, vehicle_class, vehicle_turn
 from controller.platoons import Forecast
 from controller.topology import JunctionLayout
-from optimizer.decision import GroupState
+from optimizer.decision import START_UP_LOSS_S, GroupState
+from optimizer.mixed_traffic import MixedTraffic
 from optimizer.saturation import saturation_flow_pcu_per_h
 from optimizer.traffic import DEFAULT_SATURATION_PCU_PER_H_PER_LANE, PcuFactors
 
@@ -36,7 +37,9 @@ CACHE_LIMIT = 20_000
 class ApproachView:
     def __init__(self, layout: JunctionLayout, lookahead_s: float,
                  factors: PcuFactors | None = None,
-                 saturation_model: str = "calibrated") -> None:
+                 saturation_model: str = "calibrated",
+                 mixed_traffic: MixedTraffic | None = None,
+                 free_on_red: frozenset[tuple[str, str]] = frozenset()) -> None:
         if saturation_model not in SATURATION_MODELS:
             raise ValueError(f"saturation_model: must be one of {', '.join(SATURATION_MODELS)}, "
                              f"got {saturation_model!r}")
@@ -44,6 +47,11 @@ class ApproachView:
         self.lookahead_s = lookahead_s
         self.factors = factors or PcuFactors()
         self.saturation_model = saturation_model
+        # (group, class) pairs a right-turn-on-red sign lets go on red: while the group is
+        # red they are no demand for its green (controller.right_on_red).
+        self.free_on_red = free_on_red
+        # Start-up loss per class and filtering; None: the HCM figure for every group.
+        self.mixed_traffic = mixed_traffic
         self.lanes = {g.id: max(g.lanes, 0.5) for g in layout.groups}
         rate = DEFAULT_SATURATION_PCU_PER_H_PER_LANE / 3600.0
         self.saturation = {gid: lanes * rate for gid, lanes in self.lanes.items()}
@@ -67,6 +75,7 @@ class ApproachView:
         queue = dict.fromkeys(self.saturation, 0.0)
         arriving = dict.fromkeys(self.saturation, 0.0)
         mix = {gid: dict.fromkeys(CLASSES, 0) for gid in self.saturation}
+        seen: dict[str, list] = {gid: [] for gid in self.saturation}
         on_approach = set()
         for lane in self.layout.in_lanes:
             length = self._length(sumo, lane)
@@ -75,6 +84,8 @@ class ApproachView:
                 gid = self.group(sumo, vid, lane)
                 if gid not in queue:
                     continue  # leaves here, or takes a turn that no phase serves
+                if red_s[gid] > 0 and (gid, self._class(sumo, vid)) in self.free_on_red:
+                    continue  # it turns on red
                 speed = sumo.vehicle.getSpeed(vid)
                 if speed < QUEUED_SPEED_M_S:
                     queue[gid] += self.pcu(sumo, vid)
@@ -84,6 +95,9 @@ class ApproachView:
                         continue
                     arriving[gid] += self.pcu(sumo, vid)
                 mix[gid][self._class(sumo, vid)] += 1
+                if self.mixed_traffic is not None:
+                    seen[gid].append((length - sumo.vehicle.getLanePosition(vid),
+                                      speed < QUEUED_SPEED_M_S, self._class(sumo, vid)))
         for edge, forecasts in incoming.items():
             for forecast in forecasts:
                 if forecast.vehicle in on_approach:
@@ -109,7 +123,7 @@ class ApproachView:
                                                  pcu=self.factors) / 3600.0
             groups[gid] = GroupState(gid, queue[gid], arriving[gid], on_exit,
                                      room if self._out_lanes[gid] else math.inf, red_s[gid],
-                                     rate, self.lanes[gid])
+                                     rate, self.lanes[gid], self._start_up(seen[gid]))
         if len(self._class_of) > CACHE_LIMIT:
             self._class_of.clear()
             self._turn_of.clear()
@@ -134,7 +148,7 @@ class ApproachView:
                     waiting.setdefault(gid, []).append((distance, speed, vid, turn[1]))
         for gid, vehicles in waiting.items():
             ahead = 0.0  # PCU ahead in the queue
-            for distance, speed, vid, out_edge in sorted(vehicles):
+            for distance, speed, vid, out_edge in self._discharge_order(sumo, sorted(vehicles)):
                 crossing = ahead / self.saturation[gid]
                 if speed >= QUEUED_SPEED_M_S:
                     crossing = max(crossing, distance / speed)
@@ -144,6 +158,22 @@ class ApproachView:
                     eta = now + crossing + self._travel(sumo, out_edge)
                     released[out_edge].append(Forecast(vid, eta, pcu))
         return released
+
+    def _start_up(self, vehicles: list[tuple[float, bool, str]]) -> float:
+        """A group's start-up loss from its vehicles (distance to the stop line, queued,
+        class) as the camera sees them."""
+        if self.mixed_traffic is None:
+            return START_UP_LOSS_S
+        vehicles.sort()
+        return self.mixed_traffic.start_up_loss_s((cls, queued) for _, queued, cls in vehicles)
+
+    def _discharge_order(self, sumo, vehicles: list) -> list:
+        """A green's vehicles, nearest first, in the order they cross: with filtering, the
+        motorcycles standing in the queue leave ahead of the four-wheelers there."""
+        if self.mixed_traffic is None:
+            return vehicles
+        return self.mixed_traffic.discharge_order(
+            vehicles, lambda v: v[1] < QUEUED_SPEED_M_S, lambda v: self._class(sumo, v[2]))
 
     def group(self, sumo, vid: str, lane: str) -> str | None:
         """The group of the turn a vehicle will make, as a tracking camera sees it.

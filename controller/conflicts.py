@@ -150,7 +150,7 @@ def _key(a: int, b: int) -> tuple[int, int]:
 
 def from_net(net_file: Path, layout: JunctionLayout) -> ConflictMatrix:
     """Derives the matrix from the junction's foes/response bits in a SUMO network file."""
-    net = _read_net(str(net_file), Path(net_file).stat().st_mtime_ns)
+    net = read_net(str(net_file), Path(net_file).stat().st_mtime_ns)
     junction_of: dict[int, tuple] = {}
     if layout.tls_id not in {t.getID() for t in net.getTrafficLights()}:
         raise ConflictMatrixError(f"network {net_file} has no traffic light {layout.tls_id!r}")
@@ -174,7 +174,7 @@ def from_net(net_file: Path, layout: JunctionLayout) -> ConflictMatrix:
                 continue
             for turn, other, jt, jo, conn in ((a, b, ja, jb, conn_a), (b, a, jb, ja, conn_b)):
                 shown = (turn, other) in shown_yielding or (turn, other) in shown_ball
-                if shown and _yields(node_a, jt, jo) and conn.getDirection() in TURN_DIRECTIONS:
+                if shown and yields(node_a, jt, jo) and conn.getDirection() in TURN_DIRECTIONS:
                     permissive.add((turn, other))
                     break
             else:
@@ -185,14 +185,14 @@ def from_net(net_file: Path, layout: JunctionLayout) -> ConflictMatrix:
 
 
 @functools.lru_cache(maxsize=2)
-def _read_net(path: str, _mtime_ns: int):
+def read_net(path: str, _mtime_ns: int):
     """One parse per network file (and version) for all its lights."""
     import sumolib  # heavy; only needed here
 
     return sumolib.net.readNet(path, withInternal=True, withPedestrianConnections=True)
 
 
-def _yields(node, link: int, to: int) -> bool:
+def yields(node, link: int, to: int) -> bool:
     """Whether junction link ``link`` must give way to ``to`` (the response bits)."""
     bits = node._prohibits.get(link, "")  # sumolib keeps them unexported
     return len(bits) > to and bits[len(bits) - 1 - to] == "1"

@@ -104,7 +104,8 @@ def request_message(junction_id: str, request: DecisionRequest) -> pb.PhaseDecis
             downstream_pcu=g.downstream_pcu,
             downstream_room_pcu=g.downstream_room_pcu if math.isfinite(g.downstream_room_pcu)
             else 0.0, downstream_full=g.downstream_room_pcu < 1.0, red_s=g.red_s,
-            saturation_pcu_per_s=g.saturation_pcu_per_s, lanes=g.lanes)
+            saturation_pcu_per_s=g.saturation_pcu_per_s, lanes=g.lanes,
+            start_up_loss_s=g.start_up_loss_s)
             for g in request.groups.values()],
         interval_s=request.interval_s,
         max_red_s=request.max_red_s,

@@ -31,6 +31,7 @@ from controller.monitor import ConflictMonitor, MonitorRules, Violation
 from controller.ntcip import PhaseCommands
 from controller.plans import PlanRejected, checked_plan
 from controller.presence import StopBarPresence
+from controller.right_on_red import RightOnRed
 from controller.timer import CyclePlan, PhaseTimer, program_plan
 from controller.topology import JunctionLayout, PhaseLayout, group_colours
 
@@ -57,7 +58,8 @@ class JunctionController:
                  step_s: float = 1.0, initial_plan: CyclePlan | None = None,
                  max_gap_s: float | None = DEFAULT_MAX_GAP_S,
                  conflicts: ConflictMatrix | None = None, rules: MonitorRules | None = None,
-                 fallback: str = "program", max_trips: int = 3) -> None:
+                 fallback: str = "program", max_trips: int = 3,
+                 right_on_red: RightOnRed | None = None) -> None:
         if fallback not in FALLBACKS:
             raise ValueError(f"fallback: must be one of {FALLBACKS}, got {fallback!r}")
         self.layout = layout
@@ -96,6 +98,8 @@ class JunctionController:
         self.detector_fault = False
         self.output_faults = 0
         self.last_time_s = 0.0
+        # Signed right turns on red, laid over every state before the monitor sees it.
+        self.right_on_red = right_on_red
 
     @property
     def link_groups(self) -> dict[int, str]:
@@ -120,6 +124,8 @@ class JunctionController:
         if self.conflicts is None:
             self.conflicts = _derive_conflicts(sumo, self.layout)
         rules = self._rules or MonitorRules.from_layout(self.layout, self.conflicts)
+        if self.right_on_red is not None:
+            rules = replace(rules, right_on_red=rules.right_on_red | self.right_on_red.signed)
         self.monitor = ConflictMonitor(self.conflicts, rules)
         # A cabinet starts from all-red held for the clearance time.
         self.monitor.seed_red(time_s - _longest_clearance(rules))
@@ -288,6 +294,8 @@ class JunctionController:
         return True
 
     def _show(self, time_s: float, state: str) -> None:
+        if self.right_on_red is not None and self._exit is None:
+            state = self.right_on_red.compose(state, self._sumo)
         state = self._monitored(time_s, state)
         if state != self._shown:
             try:
@@ -303,6 +311,8 @@ class JunctionController:
         if state == self._shown:
             return
         self._shown = state
+        if self.right_on_red is not None:
+            state = self.right_on_red.heads(state)
         self.event_log.record_signal_state(time_s, group_colours(self.layout, state))
 
     def _monitored(self, time_s: float, state: str) -> str:

@@ -9,6 +9,7 @@ yellow and all-red. A green never runs past its maximum, so no movement is starv
 from __future__ import annotations
 
 from controller.eventlog import EventCode, EventLog
+from controller.right_on_red import RightOnRed
 from controller.timer import transition_states
 from controller.topology import JunctionLayout, group_colours
 
@@ -17,8 +18,10 @@ DEFAULT_DECISION_S = 5.0
 
 class MaxPressureController:
     def __init__(self, layout: JunctionLayout, step_s: float = 1.0,
-                 decision_s: float = DEFAULT_DECISION_S) -> None:
+                 decision_s: float = DEFAULT_DECISION_S,
+                 right_on_red: RightOnRed | None = None) -> None:
         self.layout = layout
+        self.right_on_red = right_on_red  # signed right turns on red, laid over each state
         self.step_s = step_s
         self.decision_s = decision_s
         self.event_log = EventLog(layout.tls_id, [g.id for g in layout.groups])
@@ -72,10 +75,14 @@ class MaxPressureController:
 
     def _show(self, sumo, time_s: float) -> None:
         state = self._state()
+        if self.right_on_red is not None:
+            state = self.right_on_red.compose(state, sumo)
         if state == self._shown:
             return
         sumo.trafficlight.setRedYellowGreenState(self.layout.tls_id, state)
         self._shown = state
+        if self.right_on_red is not None:
+            state = self.right_on_red.heads(state)
         self.event_log.record_signal_state(time_s, group_colours(self.layout, state))
 
 

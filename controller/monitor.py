@@ -15,7 +15,12 @@ rules and the states it has let through. A state is refused when it would
   (``clearance``);
 * keep a served link red, with traffic waiting for it, longer than the maximum red
   (``max_red``): a stalled sequencer, not a poor plan, since the default is twice the
-  longest in-bounds cycle. The clock runs only while the controller reports demand.
+  longest in-bounds cycle. The clock runs only while the controller reports demand;
+* show 's' on a link no right-turn-on-red sign covers (``right_on_red``).
+
+On a signed link 's' is the sign's permission, not a signal: the link's heads are red,
+so for sequencing it counts as red (no yellow when it ends, no minimum green or
+clearance for it), and beside a conflicting stream it is no conflict, since 's' yields.
 
 Letters are SUMO's: 'G'/'g'/'s' release a link, 'y'/'u' are yellow, 'r' is red and 'o'/'O'
 are the dark or flashing states used for flashing-yellow operation.
@@ -56,6 +61,7 @@ class MonitorRules:
     pedestrian_clearance_s: dict[int, float] = field(default_factory=dict)
     max_red_s: float = math.inf
     served: frozenset[int] = frozenset()  # links the max-red rule watches
+    right_on_red: frozenset[int] = frozenset()  # links a sign lets show 's' on red
 
     def __post_init__(self) -> None:
         if self.min_yellow_s < DEFAULT_MIN_YELLOW_S:
@@ -85,6 +91,9 @@ class MonitorRules:
                                     for k in matrix.pedestrian_links},
             max_red_s=2 * longest_cycle,
             served=frozenset(layout.group_of_link) & frozenset(min_green),
+            # A program that itself shows 's' (SUMO's traffic_light_right_on_red) signs it.
+            right_on_red=frozenset(k for p in layout.phases
+                                   for k, letter in enumerate(p.green_state) if letter == "s"),
         )
 
 
@@ -123,15 +132,20 @@ class ConflictMonitor:
         bad = sorted({c for c in state if c not in VALID_LETTERS})
         if bad:
             return [Violation("malformed", (), f"state {state!r} has unknown letters {bad}")]
+        signed_stop = {k for k in self.rules.right_on_red if k < len(state) and state[k] == "s"}
         found = [Violation("conflict", (a, b), f"{matrix.name(a)} and {matrix.name(b)}: {why}")
-                 for a, b, why in (matrix.green_problems(state) if state != self.shown else [])]
+                 for a, b, why in (matrix.green_problems(state) if state != self.shown else [])
+                 if (a in signed_stop) == (b in signed_stop)]  # a signed 's' yields
         for link, letter in enumerate(state):
+            if letter == "s" and link not in self.rules.right_on_red:
+                found.append(Violation("right_on_red", (link,), f"{matrix.name(link)} "
+                                       "shows 's' (turn on red) but no sign permits it"))
             found.extend(self._link_rules(time_s, state, link, letter))
         return found
 
     def _link_rules(self, time_s: float, state: str, link: int, letter: str) -> list[Violation]:
         rules, name = self.rules, self.matrix.name(link)
-        before, now = self._colour[link], fold(letter)
+        before, now = self._colour[link], self._fold(link, letter)
         held = time_s - self._since[link]
         found = []
         if before == now:
@@ -172,7 +186,7 @@ class ConflictMonitor:
             others = list(self.matrix.conflicting(link))
         found = []
         for other in others:
-            if fold(state[other]) in "Gy":
+            if self._fold(other, state[other]) in "Gy":
                 continue  # reported as a conflict, or permissive and allowed
             stopped = time_s if self._colour[other] in "Gy" else self._red_since[other]
             cleared = time_s - stopped
@@ -192,13 +206,19 @@ class ConflictMonitor:
                 if link not in waiting:
                     self._waiting_since[link] = time_s
         for link, letter in enumerate(state):
-            now = fold(letter)
+            now = self._fold(link, letter)
             if now != self._colour[link]:
                 if self._colour[link] in "Gy" and now in "ro":
                     self._red_since[link] = time_s
                 self._colour[link] = now
                 self._since[link] = time_s
         self.shown = state
+
+    def _fold(self, link: int, letter: str) -> str:
+        """As ``fold``, but a signed link's 's' is red: its heads show red."""
+        if letter == "s" and link in self.rules.right_on_red:
+            return "r"
+        return fold(letter)
 
     def colour_since(self, link: int) -> tuple[str, float]:
         return self._colour[link], self._since[link]

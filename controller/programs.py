@@ -19,8 +19,10 @@ PROGRAM_IDS = {"actuated": "nhip_actuated", "delay_based": "nhip_delay_based"}
 SUMO_DEFAULT_MAX_DUR_S = 50.0
 
 
-def write_program(layouts: list[JunctionLayout], kind: str, path: Path) -> str:
-    """Writes an additional file with a ``kind`` program for every light; returns its id."""
+def write_program(layouts: list[JunctionLayout], kind: str, path: Path,
+                  signs: dict | None = None) -> str:
+    """Writes an additional file with a ``kind`` program for every light; returns its id.
+    ``signs``: per light, its right-turn-on-red signs (``RightOnRed``), written in as 's'."""
     program_id = PROGRAM_IDS[kind]
     lines = ["<additional>"]
     for layout in layouts:
@@ -30,14 +32,18 @@ def write_program(layouts: list[JunctionLayout], kind: str, path: Path) -> str:
             # Gap-out after 3 s without a vehicle over the detector (SUMO's default max-gap).
             lines.append('        <param key="max-gap" value="3.0"/>')
         n = len(layout.phases)
+        sign = (signs or {}).get(layout.tls_id)
         for i, phase in enumerate(layout.phases):
             following = layout.phases[(i + 1) % n]
             yellow, all_red = transition_states(phase.green_state, following.green_state)
+            green = phase.green_state
+            if sign is not None:
+                green, yellow, all_red = (sign.program_state(s) for s in (green, yellow, all_red))
             lines.append(
                 f'        <phase duration="{phase.program_green_s:g}" '
                 f'minDur="{phase.min_green_s:g}" '
                 f'maxDur="{min(phase.max_green_s, SUMO_DEFAULT_MAX_DUR_S):g}" '
-                f'state="{phase.green_state}"/>')
+                f'state="{green}"/>')
             lines.append(f'        <phase duration="{phase.yellow_s:g}" state="{yellow}"/>')
             if phase.all_red_s > 0:
                 lines.append(f'        <phase duration="{phase.all_red_s:g}" state="{all_red}"/>')

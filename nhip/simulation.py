@@ -36,6 +36,10 @@ from controller.plans import FixedPlanSource, GrpcPlanSource, checked_plan, regi
 from controller.pressure import PressureController
 from controller.programs import write_program
 from controller.realtime import RealtimeController
+from controller import right_on_red
+from controller.conflicts import from_net
+from controller.coordination import Coordinator, find_chains
+from controller.right_on_red import RightOnRed, Sign
 from controller.topology import JunctionLayout, UncontrollableLight, read_layout
 from nhip.metrics import QueueMonitor, read_statistics, read_tripinfo
 from optimizer.junction import junction_from_request
@@ -52,7 +56,8 @@ DRAIN_S = 900.0
 
 # What ``RunSpec.options`` may set for the real-time controller.
 REALTIME_OPTIONS = frozenset({"interval_s", "lookahead_s", "horizon_s", "max_red_s",
-                              "saturation_model", "local", "platoons"})
+                              "saturation_model", "local", "platoons", "mixed_traffic",
+                              "coordination"})
 
 
 @dataclass
@@ -73,9 +78,14 @@ class RunSpec:
     # Prefix for junction ids at the optimizer, unique per run when runs share it.
     namespace: str = ""
     # Keyword options for the controller (``realtime``: interval_s, lookahead_s,
-    # horizon_s, max_red_s, saturation_model, local=True to decide in-process without the
-    # optimizer, platoons=False to keep neighbours from sharing platoon forecasts).
+    # horizon_s, max_red_s, saturation_model, mixed_traffic, local=True to decide
+    # in-process without the optimizer, platoons=False to keep neighbours from sharing
+    # platoon forecasts, coordination=False to keep chains of signals from running in
+    # step when congested).
     options: dict = field(default_factory=dict)
+    # Right-turn-on-red signs (controller.right_on_red); none by default, since no Đồng
+    # Nai junction is known to be signed.
+    right_on_red: tuple[Sign, ...] = ()
 
     @property
     def route_files(self) -> list[Path]:
@@ -185,19 +195,38 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
         for layout in layouts:
             plans[layout.tls_id], reason = webster_plan(layout, flows[layout.tls_id])
             notes.append(f"{layout.tls_id}: {reason}, greens {list(plans[layout.tls_id].greens_s)}")
+    signed = _signed_links(spec, layouts)
+    if signed:
+        notes.append("right turn on red signed at " + ", ".join(
+            f"{tls} links {sorted(o.signed)}" for tls, o in signed.items()))
     controllers, sources = [], []
     board = PlatoonBoard()  # real-time controllers tell their neighbours what is coming
+
+    coordinators = []
+
+    def coordinator(sumo) -> Coordinator:
+        """One coordinator for the run's chains, stepped before the controllers."""
+        if not coordinators:
+            def edge_info(edge: str) -> tuple[float, float]:
+                lane = f"{edge}_0"
+                return sumo.lane.getLength(lane), sumo.lane.getMaxSpeed(lane)
+            coordinators.append(Coordinator(find_chains(layouts, edge_info), layouts))
+            coordinators[0].follow_programs(sumo, sumo.simulation.getTime())
+        return coordinators[0]
 
     def attach(sumo) -> list:
         if spec.controller in ("actuated", "delay_based"):
             for layout in layouts:
                 sumo.trafficlight.setProgram(layout.tls_id, program_ids[spec.controller])
-            return []
+            return [right_on_red.restrict_types(sumo, spec.right_on_red)] if signed else []
         if spec.controller == "program":
-            return []
+            for tls, overlay in signed.items():
+                _sign_program(sumo, tls, overlay)
+            return [right_on_red.restrict_types(sumo, spec.right_on_red)] if signed else []
         for layout in layouts:
+            signs = signed.get(layout.tls_id)
             if spec.controller == "max_pressure":
-                controller = MaxPressureController(layout)
+                controller = MaxPressureController(layout, right_on_red=signs)
             elif spec.controller == "realtime":
                 options = dict(spec.options)
                 unknown = sorted(set(options) - REALTIME_OPTIONS)
@@ -208,11 +237,14 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
                 local = options.pop("local", False)
                 if options.pop("platoons", True):
                     options["platoons"] = board
+                if options.pop("coordination", True):
+                    options["coordination"] = coordinator(sumo)
                 if spec.optimizer_address and not local:
                     decider = GrpcDecider(spec.optimizer_address,
                                           spec.namespace + layout.tls_id)
                     sources.append(decider)
-                controller = RealtimeController(layout, decider, **options)
+                controller = RealtimeController(layout, decider, right_on_red=signs,
+                                                **options)
             else:
                 if spec.controller == "adaptive":
                     source = GrpcPlanSource(spec.optimizer_address,
@@ -225,16 +257,17 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
                 kind = JunctionController if fixed_time else PressureController
                 controller = kind(
                     layout, source, initial_plan=source.plan if fixed_time else None,
-                    max_gap_s=None if fixed_time else DEFAULT_MAX_GAP_S)
+                    max_gap_s=None if fixed_time else DEFAULT_MAX_GAP_S, right_on_red=signs)
             controller.start(sumo, sumo.simulation.getTime())
             controllers.append(controller)
-        return controllers
+        return coordinators + controllers
 
     program_ids = {}
     extra = []
     if spec.controller in ("actuated", "delay_based"):
         program_file = spec.workdir / f"{spec.controller}.add.xml"
-        program_ids[spec.controller] = write_program(layouts, spec.controller, program_file)
+        program_ids[spec.controller] = write_program(layouts, spec.controller, program_file,
+                                                     signed)
         extra.append(program_file)
     started = time.perf_counter()
     try:
@@ -280,11 +313,41 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
         result["decisions"] = {"by_binding": bindings,
                                "local": sum(getattr(c, "local_decisions", 0)
                                             for c in controllers)}
+    if coordinators:
+        result["coordination"] = [
+            {"time_s": t, "junctions": list(tls), "cycle_s": cycle, "offsets_s": list(offsets),
+             "bands_s": list(bands)}
+            for t, tls, cycle, offsets, bands in coordinators[0].history]
     result["cycles"] = [
         {"tls": c.layout.tls_id, "time_s": t, "greens_s": list(p.greens_s), "source": p.source}
         for c in controllers for t, p in getattr(c, "plans", [])
     ]
     return result
+
+
+def _signed_links(spec: RunSpec, layouts: list[JunctionLayout]) -> dict[str, RightOnRed]:
+    """Per signed junction, its signed links; refuses signs that fit no controlled
+    junction's right turn."""
+    if not spec.right_on_red:
+        return {}
+    right_on_red.check_signs(spec.right_on_red, layouts)
+    signed = {}
+    for layout in layouts:
+        if any(s.tls_id == layout.tls_id for s in spec.right_on_red):
+            matrix = from_net(spec.net_file, layout)
+            signed[layout.tls_id] = right_on_red.for_layout(layout, spec.right_on_red, matrix,
+                                                            spec.net_file)
+    return signed
+
+
+def _sign_program(sumo, tls_id: str, overlay: RightOnRed) -> None:
+    """Writes the signs into the light's running program: 's' where they apply."""
+    program = sumo.trafficlight.getProgram(tls_id)
+    logic = next(lg for lg in sumo.trafficlight.getAllProgramLogics(tls_id)
+                 if lg.programID == program)
+    for phase in logic.phases:
+        phase.state = overlay.program_state(phase.state)
+    sumo.trafficlight.setProgramLogic(tls_id, logic)
 
 
 def _latency_summary(latencies_ms) -> dict:

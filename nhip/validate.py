@@ -53,6 +53,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", default="1", help="comma-separated seeds, e.g. 1,2,3")
     parser.add_argument("--out", type=Path, help="write results.json and report.html here")
     parser.add_argument("--jobs", type=_jobs, default=2, help="parallel simulations")
+    parser.add_argument("--right-on-red", type=Path, metavar="FILE",
+                        help="JSON right-turn-on-red signs per junction, movement and "
+                             "class (controller/right_on_red.py); default: none")
     parser.set_defaults(handler=run_validate)
 
 
@@ -72,6 +75,18 @@ def _jobs(text: str) -> int:
     if not 1 <= value <= 64:
         raise argparse.ArgumentTypeError(f"must be between 1 and 64, got {text}")
     return value
+
+
+def _signs(path: Path | None) -> tuple:
+    """The signs in ``path`` (checked against each network when its runs start)."""
+    if path is None:
+        return ()
+    from controller.right_on_red import SignError, load_signs
+
+    try:
+        return load_signs(path)
+    except SignError as error:
+        raise SystemExit(f"--right-on-red: {error}") from None
 
 
 def parse_controllers(text: str) -> list[str]:
@@ -101,6 +116,7 @@ def run_validate(args: argparse.Namespace) -> int:
                          "demand file gives")
     controllers = parse_controllers(args.controllers)
     seeds = parse_seeds(args.seeds)
+    args.signs = _signs(args.right_on_red)
     if args.out is None:
         # Runs write their SUMO outputs somewhere; without --out nothing is kept.
         with tempfile.TemporaryDirectory(prefix="nhip-validate-") as scratch:
@@ -126,6 +142,7 @@ def _validate(args: argparse.Namespace, controllers: list[str], seeds: list[int]
                 for name in controllers:
                     key = (case.name, name, seed)
                     jobs[key] = case.spec(name, seed, routes, optimizer.address, workdir)
+                    jobs[key].right_on_red = args.signs
         print(f"{len(cases)} scenario(s) x {len(controllers)} controller(s) x {len(seeds)} "
               f"seed(s) = {len(jobs)} runs", flush=True)
         runs = run_parallel(jobs, max(1, args.jobs))

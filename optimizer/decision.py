@@ -18,7 +18,8 @@ junctions:
   full counts nothing, since it cannot discharge;
 * it is asked every couple of seconds rather than every five, with no phase order;
 * a young green is not cut for a rival that would gain less than the switch loses, and
-  no green still serving traffic is cut before it has run as long as a switch loses.
+  no green still serving traffic is cut before it has run as long as a switch loses; the
+  start-up part of that loss may be given per group, by the class at the queue's front.
 
 Bounds always win over pressure: the minimum green is never cut, the maximum green ends
 the phase, and a movement that has waited past the maximum red is served next.
@@ -41,7 +42,8 @@ DEFAULT_DECISION_INTERVAL_S = 2.0
 # stranded behind a heavy opposing flow.
 DEFAULT_MAX_RED_S = 120.0
 # Seconds of green lost to drivers reacting and accelerating after a switch (HCM 2010
-# takes 2 s of start-up lost time per phase).
+# takes 2 s of start-up lost time per phase); a request may give it per group, by the
+# vehicles at the front of the queue (optimizer.mixed_traffic).
 START_UP_LOSS_S = 2.0
 # Holding and switching are compared over this many seconds while a green is young:
 # under twice its minimum. Older greens follow plain pressure, which reacts faster. On
@@ -72,6 +74,8 @@ class GroupState:
     red_s: float = 0.0  # seconds since its last green, 0 while green
     saturation_pcu_per_s: float = 0.5  # the whole movement, all its lanes
     lanes: float = 1.0
+    # Start-up lost time of its queue, by the class at its front (optimizer.mixed_traffic).
+    start_up_loss_s: float = START_UP_LOSS_S
 
     @property
     def demand_pcu(self) -> float:
@@ -184,7 +188,7 @@ def decide(request: DecisionRequest) -> Decision:
         return decision(True, current, "no_demand_elsewhere")
     if _demand(request, current) < GAP_OUT_PCU:
         return decision(False, best, "gap_out")
-    if elapsed < phase.clearance_s + START_UP_LOSS_S:
+    if elapsed < phase.clearance_s + _start_up_loss(request, current):
         # Cut sooner, a green spends more time changing than serving. Programs made for
         # other purposes carry greens of a second or two (Ingolstadt's has several):
         # cutting there took mean delay from 25 s to 80 s (five seeds).
@@ -199,7 +203,7 @@ def decide(request: DecisionRequest) -> Decision:
     # only after the clearance and start-up are lost. Plain max-pressure ignores that
     # loss and, under heavy balanced demand, flips between minimum greens that spend a
     # third of the time in yellow and all-red (seen on Tân Phong's evening peak).
-    lost = phase.clearance_s + START_UP_LOSS_S
+    lost = phase.clearance_s + _start_up_loss(request, best)
     horizon = request.horizon_s
     hold_value = pressures[current] * min(horizon, _clearing_time(request, current))
     switch_value = pressures[best] * min(max(horizon - lost, 0.0), _clearing_time(request, best))
@@ -221,6 +225,14 @@ def _clearing_time(request: DecisionRequest, phase_index: int) -> float:
                 for g in groups), default=0.0)
 
 
+def _start_up_loss(request: DecisionRequest, phase_index: int) -> float:
+    """Seconds the phase's green loses to start-up: the slowest start among its groups
+    with traffic (the HCM figure when none has any)."""
+    return max((request.groups[g].start_up_loss_s for g in request.phases[phase_index].group_ids
+                if g in request.groups and request.groups[g].demand_pcu > 0),
+               default=START_UP_LOSS_S)
+
+
 def _has_demand(request: DecisionRequest, phase_index: int) -> bool:
     return _demand(request, phase_index) >= GAP_OUT_PCU
 
@@ -238,6 +250,7 @@ def _longest_red(request: DecisionRequest, phase_index: int) -> float:
 # Bounds on what a decision request may carry (beyond any real junction).
 MAX_DECISION_INTERVAL_S = 60.0
 MAX_PCU = 10_000.0
+MAX_START_UP_LOSS_S = 30.0
 
 
 def request_from_message(message) -> DecisionRequest:
@@ -267,9 +280,11 @@ def request_from_message(message) -> DecisionRequest:
         lanes = lanes or 1.0
         if rate == 0:
             rate = lanes * DEFAULT_SATURATION_PCU_PER_H_PER_LANE / 3600.0
+        start_up = finite(g.start_up_loss_s, f"{path}.start_up_loss_s",
+                          maximum=MAX_START_UP_LOSS_S)
         groups[g.signal_group_id] = GroupState(
             g.signal_group_id, values["queue_pcu"], values["arriving_pcu"],
-            values["downstream_pcu"], room, red, rate, lanes)
+            values["downstream_pcu"], room, red, rate, lanes, start_up or START_UP_LOSS_S)
     phases = []
     for i, ph in enumerate(message.phases):
         path = f"phases[{i}]"

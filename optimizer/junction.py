@@ -131,9 +131,9 @@ def finite(value: float, path: str, *, minimum: float = 0.0, strict: bool = Fals
         raise RequestError(path, f"must be a finite number, got {value}")
     if value < minimum or (strict and value == minimum):
         relation = "greater than" if strict else "at least"
-        raise RequestError(path, f"must be {relation} {minimum:g}, got {value:g}")
+        raise RequestError(path, f"must be {relation} {minimum:g}, got {value:.12g}")
     if value > maximum:
-        raise RequestError(path, f"must be at most {maximum:g}, got {value:g}")
+        raise RequestError(path, f"must be at most {maximum:g}, got {value:.12g}")
     return value
 
 

@@ -36,3 +36,16 @@ def report(junction_id: str = "J1", interval_s: float = 3600.0, policy: int = 0,
                                      queue_m=m.get("queue_m", 0.0))
                    for gid, m in movements.items()],
     )
+
+
+def record_local_decisions(monkeypatch, into: list, pick) -> None:
+    """Makes the real-time controller's in-process rule note ``pick(group)`` for every
+    group of every request it decides (None: not noted), then decide as usual."""
+    from controller import realtime
+    from optimizer.decision import decide
+
+    def recording(request):
+        into.extend(v for v in map(pick, request.groups.values()) if v is not None)
+        return decide(request)
+
+    monkeypatch.setattr(realtime, "decide", recording)

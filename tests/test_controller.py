@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import sumo
 
 from controller.eventlog import EventCode
 from controller.plans import FixedPlanSource, GrpcPlanSource, PlanRejected, checked_plan
 from controller.timer import CyclePlan, PhaseTimer, transition_states
+from controller.topology import DEFAULT_ALL_RED_S, _phases, _site_all_red
 from nhip.simulation import RunSpec, read_layouts, run
 from sumo_networks import scenario
 from sumo_networks.demand import hourly_flows, write_routes
@@ -38,6 +41,31 @@ def test_layout_of_the_tan_phong_light(layout) -> None:
     assert left in layout.phases[0].permissive_group_ids  # filters in the through phase
     assert left in layout.phases[1].group_ids and left not in layout.phases[1].permissive_group_ids
     assert {g.id for g in layout.groups} >= {"DK_N2TP:through", "NAQ_E2TP:left"}
+
+
+def test_the_red_clearance_is_the_programs_longest_after_every_phase() -> None:
+    game = Path(sumo.__file__).resolve().parent / "tools" / "game"
+    # Ingolstadt's gneJ21 shows 6 s of all-red once in its cycle and 2 s elsewhere: a
+    # controller free to reorder phases clears for 6 s after each.
+    (junction,) = read_layouts(game / "fkk_in" / "ingolstadt.net.xml.gz", ("gneJ21",))
+    assert {p.all_red_s for p in junction.phases} == {6.0}
+    # The kuehne grid's program goes green, 3 s yellow, green: no all-red to add.
+    grid = read_layouts(game / "kuehne" / "kuehne.net.xml", ("A0", "B1"))
+    assert {(p.yellow_s, p.all_red_s) for g in grid for p in g.phases} == {(3.0, 0.0)}
+    # A program that gives no transition at all gets ours.
+    bare = [SimpleNamespace(state="GGrr", duration=30.0), SimpleNamespace(state="rrGG",
+                                                                          duration=30.0)]
+    assert _site_all_red(bare) == DEFAULT_ALL_RED_S > 0
+    # A slip lane green throughout (link 0) neither hides the clearance stages nor makes
+    # them phases of their own.
+    def stage(state, seconds):
+        return SimpleNamespace(state=state, duration=seconds, minDur=seconds, maxDur=seconds)
+    slip = [stage("GGGrr", 30), stage("Gyyrr", 3), stage("Grrrr", 3), stage("GrrGG", 30),
+            stage("Grryy", 3), stage("Grrrr", 3)]
+    groups = {0: "slip", 1: "ns", 2: "ns", 3: "ew", 4: "ew"}
+    phases = _phases("J", slip, 5, groups)
+    assert [(p.green_state, p.yellow_s, p.all_red_s) for p in phases] == [
+        ("GGGrr", 3.0, 3.0), ("GrrGG", 3.0, 3.0)]
 
 
 def test_transition_keeps_continuing_greens_and_clears_the_rest() -> None:

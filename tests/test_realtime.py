@@ -15,6 +15,7 @@ from protos import optimizer_v1_pb2 as pb
 from protos import optimizer_v1_pb2_grpc as pb_grpc
 from sumo_networks import scenario
 from sumo_networks.demand import write_routes
+from tests.helpers import record_local_decisions
 
 SCENARIO = scenario("tan_phong")
 SHORT_S = 600.0
@@ -106,17 +107,10 @@ def test_a_bad_decision_request_is_refused_naming_the_field(optimizer) -> None:
 
 
 def test_width_based_saturation_follows_the_motorcycle_mix(routes, tmp_path, monkeypatch) -> None:
-    import controller.realtime as realtime
-    from optimizer.decision import decide
-
     seen: dict[str, list[float]] = {"calibrated": [], "width": []}
     for model in seen:
-        def recording(request, model=model):
-            seen[model].extend(g.saturation_pcu_per_s / g.lanes for g in request.groups.values()
-                               if g.demand_pcu > 0)
-            return decide(request)
-
-        monkeypatch.setattr(realtime, "decide", recording)
+        record_local_decisions(monkeypatch, seen[model], lambda g: (
+            g.saturation_pcu_per_s / g.lanes if g.demand_pcu > 0 else None))
         spec = RunSpec("realtime", SCENARIO.net_file, routes, SCENARIO.tls_ids, 300.0, 7,
                        tmp_path / model, options={"local": True, "saturation_model": model})
         assert run(spec)["teleports"] == 0
@@ -143,7 +137,9 @@ def test_an_unknown_saturation_model_is_refused_naming_it() -> None:
     ({"horizon_s": float("nan")}, "horizon_s: must be a number of seconds"),
     ({"lookahead_s": -5}, "lookahead_s: must be a positive number of seconds, or None"),
     ({"interval_s": "2"}, "interval_s: must be a positive number of seconds, got '2'"),
-    ({"bogus": 1}, "options: 'bogus' is not a real-time option; pick from horizon_s, interval_s"),
+    ({"mixed_traffic": {"car": -1}}, "mixed_traffic.car: start-up lost time must be a number"),
+    ({"mixed_traffic": 1.8}, "mixed_traffic: must be a MixedTraffic, a mapping of its fields"),
+    ({"bogus": 1}, "options: 'bogus' is not a real-time option; pick from coordination, horizon_s"),
 ])
 def test_bad_real_time_options_are_refused_naming_them(routes, tmp_path, options, message):
     spec = RunSpec("realtime", SCENARIO.net_file, routes, SCENARIO.tls_ids, 60.0, 7,

@@ -13,8 +13,12 @@ import pytest
 import sumolib
 
 import sumo as sumo_package  # noqa: F401 - sets SUMO_HOME for netconvert
+from controller.conflicts import from_net
+from controller.junction import verify_timing
+from controller.monitor import MonitorRules
+from controller.timer import program_plan
 from controller.topology import UncontrollableLight
-from nhip.simulation import RunSpec, run, survey_layouts
+from nhip.simulation import RunSpec, read_layouts, run, survey_layouts
 
 ROOT = Path(__file__).resolve().parents[1]
 NETCONVERT = sumolib.checkBinary("netconvert")
@@ -230,3 +234,27 @@ def test_runs_sharing_the_optimizer_register_their_junctions_apart(tmp_path) -> 
     spaces = {case.spec(name, 1, routes, "127.0.0.1:1", tmp_path).namespace
               for name in ("adaptive", "realtime", "fixed")}
     assert len(spaces) == 3
+
+
+def test_a_program_that_shows_right_on_red_itself_passes_the_monitor(tmp_path) -> None:
+    """A junction of SUMO's type traffic_light_right_on_red shows 's' in its own program:
+    the site signed it."""
+    (tmp_path / "n.nod.xml").write_text(
+        '<nodes><node id="C" x="0" y="0" type="traffic_light_right_on_red"/>'
+        + "".join(f'<node id="{k}" x="{x}" y="{y}" type="priority"/>'
+                  for k, x, y in (("W", -200, 0), ("E", 200, 0), ("N", 0, 200), ("S", 0, -200)))
+        + "</nodes>")
+    (tmp_path / "n.edg.xml").write_text("<edges>" + "".join(
+        f'<edge id="{a}{b}" from="{a}" to="{b}" numLanes="1" speed="13.9"/>'
+        for k in "WENS" for a, b in ((k, "C"), ("C", k))) + "</edges>")
+    net = tmp_path / "n.net.xml"
+    subprocess.run([NETCONVERT, "-n", str(tmp_path / "n.nod.xml"), "-e",
+                    str(tmp_path / "n.edg.xml"), "-o", str(net), "--tls.default-type", "static",
+                    "--no-turnarounds", "true"],
+                   check=True, capture_output=True)
+    (layout,) = read_layouts(net)
+    signed = MonitorRules.from_layout(layout, from_net(net, layout)).right_on_red
+    assert signed and all(layout.links[k].direction == "r" for k in signed)
+    matrix = from_net(net, layout)
+    assert verify_timing(layout, program_plan(layout), matrix,
+                         MonitorRules.from_layout(layout, matrix), 1.0) == []

@@ -47,16 +47,21 @@ class Schedule:
                 self.actions.pop(at)(self.controller)
 
 
+def tan_phong_layout():
+    """The Tân Phong light's layout, read from the network alone."""
+    probe = sumo_session.start(sumo_session.SumoConfig(SCENARIO.net_file, []))
+    try:
+        return read_layout(probe, SCENARIO.tls_ids[0])
+    finally:
+        probe.close()
+
+
 def run_tan_phong(workdir: Path, routes: Path, source, duration_s: float, seed: int = 7,
                   actions: dict[float, Callable[[JunctionController], None]] | None = None,
                   observers: tuple = ()) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     net_file = SCENARIO.net_file
-    probe = sumo_session.start(sumo_session.SumoConfig(net_file, []))
-    try:
-        layout = read_layout(probe, SCENARIO.tls_ids[0])
-    finally:
-        probe.close()
+    layout = tan_phong_layout()
     detectors = workdir / "detectors.add.xml"
     write_detectors(sumolib.net.readNet(str(net_file)), [layout], detectors)
     tripinfo = workdir / "tripinfo.xml"
