@@ -135,16 +135,23 @@ def _demo(args: argparse.Namespace, chosen: tuple[str, ...], sc, workdir: Path) 
     adaptive = results.get("adaptive", {}).get("optimizer")
     if adaptive:
         print(f"Adaptive: {adaptive['plans']} plans over gRPC, {adaptive['failures']} "
-              f"missed deadlines, median call {adaptive['p50_ms']:.1f} ms.")
+              f"missed deadlines, median call {_ms(adaptive['p50_ms'])}.")
     realtime = results.get("realtime", {}).get("optimizer")
-    if realtime and realtime["decisions"]:
+    if realtime:
         print(f"Real-time: {realtime['decisions']} phase decisions over gRPC, "
               f"{realtime['failures']} missed deadlines, median call "
-              f"{realtime['p50_ms']:.1f} ms.")
+              f"{_ms(realtime['p50_ms'])}.")
+    if (adaptive and not adaptive["plans"]) or (realtime and not realtime["decisions"]):
+        print("The optimizer answered nothing: the junctions ran on their own plans and "
+              "decisions. Check that loopback (127.0.0.1) is up.")
     if args.out:
         summary = write_summary(results, args, trips, workdir)
         print(f"Wrote {summary} and {workdir / 'queues.png'}")
     return 0
+
+
+def _ms(value: float | None) -> str:
+    return "none answered" if value is None else f"{value:.1f} ms"
 
 
 def _job(name, sc, routes, spec, args, workdir, address, hourly_flows):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -46,3 +48,27 @@ def test_demo_refuses_unknown_controllers() -> None:
 
     assert finished.returncode != 0
     assert "--controllers: unknown ['magic']" in finished.stderr
+
+
+def _isolated_network_available() -> bool:
+    try:
+        return subprocess.run(["unshare", "-rn", "true"], capture_output=True,
+                              timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.skipif(not _isolated_network_available(),
+                    reason="needs unshare -rn (a user namespace with no network)")
+def test_demo_finishes_when_the_optimizer_cannot_be_reached() -> None:
+    # In a fresh network namespace even loopback is down: every call to the optimizer fails.
+    finished = subprocess.run(
+        ["unshare", "-rn", sys.executable, "-m", "nhip.cli", "demo", "--duration", "300",
+         "--controllers", "adaptive,realtime"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "real-time (Nhịp)" in finished.stdout
+    assert "0 phase decisions over gRPC" in finished.stdout
+    assert "The optimizer answered nothing" in finished.stdout
