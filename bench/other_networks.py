@@ -10,7 +10,7 @@ others). Each network runs through ``nhip validate`` unchanged, for half an hour
 (five minutes on the 3x2 grid) and five seeds, and writes ``results.json`` and ``report.html`` per network under
 ``bench/results/other_networks/``, then one summary table.
 
-    python bench/other_networks.py [--seeds 1,2,3,4,5] [--end 1800]
+    python bench/other_networks.py [--seeds 1,2,3,4,5] [--end 1800] [--out DIR]
 """
 
 from __future__ import annotations
@@ -44,13 +44,15 @@ def main() -> int:
     parser.add_argument("--seeds", default="1,2,3,4,5")
     parser.add_argument("--end", default="1800", help="seconds of demand per run")
     parser.add_argument("--networks", default=",".join(NETWORKS))
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="where results go; default: the kept ones in bench/results")
     args = parser.parse_args()
     # Networks not run this time keep their last figures.
-    summary_file = OUT / "summary.json"
+    summary_file = args.out / "summary.json"
     summary = json.loads(summary_file.read_text(encoding="utf-8")) if summary_file.exists() else {}
     for name in args.networks.split(","):
         net, routes = NETWORKS[name]
-        out = OUT / name
+        out = args.out / name
         print(f"== {name}: {GAME / net}", flush=True)
         finished = subprocess.run(
             [sys.executable, "-m", "nhip.cli", "validate", "--net", str(GAME / net),
@@ -65,6 +67,7 @@ def main() -> int:
         summary[name] = {c: {"mean_delay_s": r["mean"]["mean_delay_s"],
                              "worst_delay_s": r["worst"]["mean_delay_s"]}
                          for c, r in scenario["controllers"].items()}
+    args.out.mkdir(parents=True, exist_ok=True)
     summary_file.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     names = CONTROLLERS.split(",")
     print("\nmean trip delay s (worst seed)")

@@ -24,6 +24,9 @@ from optimizer.traffic import DEFAULT_SATURATION_PCU_PER_H_PER_LANE, PcuFactors
 
 # Slower than this a vehicle counts as queued.
 QUEUED_SPEED_M_S = 2.0
+# Moving traffic due within this many seconds is in the green's stream; beyond it, a gap
+# (SUMO's actuated control gaps out at 3 s by default).
+IMMINENT_S = 3.0
 # Road taken per passenger-car unit in a standing queue (a car and its gap).
 PCU_SPACE_M = 7.5
 # Saturation flow per signal group: "calibrated", lanes times the per-lane figure tuned in
@@ -73,6 +76,7 @@ class ApproachView:
         """Every group's state; ``red_s`` says how long each has been red, ``incoming``
         what neighbours announce per approach edge."""
         queue = dict.fromkeys(self.saturation, 0.0)
+        imminent = dict.fromkeys(self.saturation, 0.0)
         arriving = dict.fromkeys(self.saturation, 0.0)
         mix = {gid: dict.fromkeys(CLASSES, 0) for gid in self.saturation}
         seen: dict[str, list] = {gid: [] for gid in self.saturation}
@@ -94,6 +98,8 @@ class ApproachView:
                     if self.lookahead_s is not None and distance > speed * self.lookahead_s:
                         continue
                     arriving[gid] += self.pcu(sumo, vid)
+                    if distance <= speed * IMMINENT_S:
+                        imminent[gid] += self.pcu(sumo, vid)
                 mix[gid][self._class(sumo, vid)] += 1
                 if self.mixed_traffic is not None:
                     seen[gid].append((length - sumo.vehicle.getLanePosition(vid),
@@ -123,7 +129,8 @@ class ApproachView:
                                                  pcu=self.factors) / 3600.0
             groups[gid] = GroupState(gid, queue[gid], arriving[gid], on_exit,
                                      room if self._out_lanes[gid] else math.inf, red_s[gid],
-                                     rate, self.lanes[gid], self._start_up(seen[gid]))
+                                     rate, self.lanes[gid], self._start_up(seen[gid]),
+                                     imminent[gid])
         if len(self._class_of) > CACHE_LIMIT:
             self._class_of.clear()
             self._turn_of.clear()

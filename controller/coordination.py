@@ -239,7 +239,7 @@ class Coordinator:
         """Whether the chain runs in step: from the moment greens leave queues behind
         often enough, until they have left none for a while. Below that, junctions that
         serve traffic as it comes lose less than ones held to a common cycle (SUMO's
-        kuehne grid: 14.4 s of mean delay free, 19.3 s in step with its own program;
+        kuehne grid: 14.3 s of mean delay free, 19.3 s in step with its own program;
         its 3x2 grid under rising demand: 39.9 s free, 33.4 s in step)."""
         failures = self._failures[chain]
         while failures and now - failures[0] > UNLINK_AFTER_S:

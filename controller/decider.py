@@ -105,7 +105,8 @@ def request_message(junction_id: str, request: DecisionRequest) -> pb.PhaseDecis
             downstream_room_pcu=g.downstream_room_pcu if math.isfinite(g.downstream_room_pcu)
             else 0.0, downstream_full=g.downstream_room_pcu < 1.0, red_s=g.red_s,
             saturation_pcu_per_s=g.saturation_pcu_per_s, lanes=g.lanes,
-            start_up_loss_s=g.start_up_loss_s)
+            start_up_loss_s=g.start_up_loss_s,
+            imminent_pcu=g.imminent_pcu if math.isfinite(g.imminent_pcu) else None)
             for g in request.groups.values()],
         interval_s=request.interval_s,
         max_red_s=request.max_red_s,

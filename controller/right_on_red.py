@@ -32,7 +32,7 @@ from pathlib import Path
 
 from controller.conflicts import ConflictMatrix, read_net, yields
 from controller.detectors import CLASS_OF_VCLASS, CLASSES, vehicle_class, vehicle_turn
-from controller.topology import JunctionLayout
+from controller.topology import TURN_NAMES, JunctionLayout
 
 ALL = "all"
 RIGHT_DIRECTIONS = frozenset("rR")
@@ -114,8 +114,8 @@ def check_signs(signs: tuple[Sign, ...], layouts: list[JunctionLayout]) -> None:
                             f"from {sign.from_edge!r} to {sign.to_edge!r}")
         turns = sorted({link.direction for link in links} - RIGHT_DIRECTIONS)
         if turns:
-            raise SignError(f"{sign}: not a right turn (SUMO link direction {turns[0]!r}); "
-                            "only right turns may be signed")
+            raise SignError(f"{sign}: not a right turn (a {TURN_NAMES.get(turns[0], turns[0])} "
+                            "movement); only right turns may be signed")
 
 
 @dataclass(frozen=True)

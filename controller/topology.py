@@ -249,7 +249,7 @@ def _site_all_red(program_phases, always: frozenset[int] = frozenset()) -> float
     the US MUTCD (2009, 4D.26) and the Vietnamese rules set no minimum, so every
     controller clears as the junction's own program does. Adding 2 s where a program has
     none handicapped every challenger against that program: on SUMO's kuehne grid,
-    real-time control went from 20.5 to 14.4 s of mean delay without it and actuated from
+    real-time control went from 20.5 to 14.3 s of mean delay without it and actuated from
     20.0 to 15.1 (five seeds). A program with no transition stages at all gives nothing to
     honour, and ours (DEFAULT_YELLOW_S, DEFAULT_ALL_RED_S) is used.
     """

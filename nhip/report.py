@@ -19,7 +19,9 @@ COLUMNS = (("mean_delay_s", "mean delay (s)"), ("mean_waiting_s", "waiting (s)")
 def write_report(results: dict, path: Path) -> Path:
     sections = [_section(case, data["controllers"], results["seeds"])
                 for case, data in results["scenarios"].items()]
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in results.get("notes", []))
+    failed = [f"{f['scenario']} under {f['controller']}, seed {f['seed']} failed: {f['error']}"
+              for f in results.get("failed_runs", [])]
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in [*results.get("notes", []), *failed])
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Nhịp validation report</title>
 <style>
@@ -43,6 +45,9 @@ whiskers the best and worst seed.</p>
 
 
 def _section(case: str, table: dict, seeds: list[int]) -> str:
+    if not table:
+        return (f"<h2>{html.escape(case)}</h2><p>No run finished on this network; the notes "
+                "above say why.</p>")
     best = min(table, key=lambda name: table[name]["mean_delay_s"])
     header = "".join(f"<th>{label}</th>" for _, label in COLUMNS)
     rows = []

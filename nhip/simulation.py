@@ -326,16 +326,19 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
 
 
 def _signed_links(spec: RunSpec, layouts: list[JunctionLayout]) -> dict[str, RightOnRed]:
-    """Per signed junction, its signed links; refuses signs that fit no controlled
-    junction's right turn."""
-    if not spec.right_on_red:
+    """Per signed junction of this network, its signed links; refuses a sign that names a
+    light here but none of its right turns. Signs for lights of other networks are left
+    out (``nhip validate`` checks that each names a light of some chosen network)."""
+    here = {layout.tls_id for layout in layouts}
+    signs = tuple(s for s in spec.right_on_red if s.tls_id in here)
+    if not signs:
         return {}
-    right_on_red.check_signs(spec.right_on_red, layouts)
+    right_on_red.check_signs(signs, layouts)
     signed = {}
     for layout in layouts:
         if any(s.tls_id == layout.tls_id for s in spec.right_on_red):
             matrix = from_net(spec.net_file, layout)
-            signed[layout.tls_id] = right_on_red.for_layout(layout, spec.right_on_red, matrix,
+            signed[layout.tls_id] = right_on_red.for_layout(layout, signs, matrix,
                                                             spec.net_file)
     return signed
 

@@ -41,18 +41,25 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "validate", help="compare controllers on a scenario, the suite, or any SUMO network",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--scenario", help="a scenario name, or 'all' for the whole suite")
+    from sumo_networks import suite
+
+    names = ", ".join(sc.name for sc in suite())
+    source.add_argument("--scenario", help=f"a scenario ({names}), or 'all' for the suite")
     source.add_argument("--net", type=Path, help="a SUMO .net.xml (with --routes)")
     parser.add_argument("--routes", help="route files for --net, comma-separated")
     parser.add_argument("--additional", type=Path, nargs="*", default=[],
-                        help="additional files for --net (detectors, programs, ...)")
-    parser.add_argument("--begin", type=_time, default=0.0, help="simulation begin (s)")
-    parser.add_argument("--end", type=_time, help="simulation end (s); default begin + 3600")
+                        help="additional files for --net (detectors, programs, ...), "
+                             "space-separated")
+    parser.add_argument("--begin", type=_time, default=0.0,
+                        help="simulation begin (s), with --net; default 0")
+    parser.add_argument("--end", type=_time,
+                        help="simulation end (s), with --net; default begin + 3600")
     parser.add_argument("--controllers", default=",".join(CONTROLLERS),
-                        help=f"comma-separated, from: {', '.join(CONTROLLERS)}")
-    parser.add_argument("--seeds", default="1", help="comma-separated seeds, e.g. 1,2,3")
+                        help=f"comma-separated, from: {', '.join(CONTROLLERS)}; default: all")
+    parser.add_argument("--seeds", default="1",
+                        help="comma-separated seeds, e.g. 1,2,3; default: 1")
     parser.add_argument("--out", type=Path, help="write results.json and report.html here")
-    parser.add_argument("--jobs", type=_jobs, default=2, help="parallel simulations")
+    parser.add_argument("--jobs", type=_jobs, default=2, help="parallel simulations; default 2")
     parser.add_argument("--right-on-red", type=Path, metavar="FILE",
                         help="JSON right-turn-on-red signs per junction, movement and "
                              "class (controller/right_on_red.py); default: none")
@@ -78,7 +85,7 @@ def _jobs(text: str) -> int:
 
 
 def _signs(path: Path | None) -> tuple:
-    """The signs in ``path`` (checked against each network when its runs start)."""
+    """The signs in ``path`` (checked against the networks before any run)."""
     if path is None:
         return ()
     from controller.right_on_red import SignError, load_signs
@@ -87,6 +94,30 @@ def _signs(path: Path | None) -> tuple:
         return load_signs(path)
     except SignError as error:
         raise SystemExit(f"--right-on-red: {error}") from None
+
+
+def _check_signs(signs: tuple, cases: list) -> None:
+    """Checks the signs against the networks once, before any run: each sign's junction
+    must be a controlled light of some chosen network, and there one of its right turns.
+    A network without a sign's junction runs without that sign."""
+    if not signs:
+        return
+    from controller.right_on_red import SignError, check_signs
+    from nhip.simulation import survey_layouts
+
+    seen = set()
+    for case in cases:
+        layouts = survey_layouts(case.net, case.tls, case.additional).controllable
+        here = {layout.tls_id for layout in layouts}
+        try:
+            check_signs(tuple(s for s in signs if s.tls_id in here), layouts)
+        except SignError as error:
+            raise SystemExit(f"--right-on-red: {case.name}: {error}") from None
+        seen |= here
+    missing = sorted({s.tls_id for s in signs} - seen)
+    if missing:
+        raise SystemExit(f"--right-on-red: no chosen network has a controlled light "
+                         f"{', '.join(map(repr, missing))}; lights: {', '.join(sorted(seen))}")
 
 
 def parse_controllers(text: str) -> list[str]:
@@ -114,6 +145,8 @@ def run_validate(args: argparse.Namespace) -> int:
     if args.scenario is not None and (args.end is not None or args.begin != 0.0):
         raise SystemExit("--begin/--end: only with --net; a scenario runs the period its "
                          "demand file gives")
+    if args.scenario is not None and (args.routes or args.additional):
+        raise SystemExit("--routes/--additional: only with --net; a scenario brings its own")
     controllers = parse_controllers(args.controllers)
     seeds = parse_seeds(args.seeds)
     args.signs = _signs(args.right_on_red)
@@ -134,6 +167,7 @@ def _validate(args: argparse.Namespace, controllers: list[str], seeds: list[int]
     from nhip.parallel import run_parallel
 
     cases = _cases(args, workdir)
+    _check_signs(args.signs, cases)
     with OptimizerProcess(log_file=workdir / "optimizer.log") as optimizer:
         jobs = {}
         for case in cases:
@@ -276,6 +310,9 @@ def format_results(results: dict) -> str:
         table = data["controllers"]
         base = table.get("fixed", {}).get("mean_delay_s")
         lines.append(f"{case}")
+        if not table:
+            lines.append("  no run finished (see the errors above)")
+            continue
         lines.append(f"  {'controller':<13} {'delay s':>8} {'worst s':>8} {'vs fixed':>9} "
                      f"{'waiting s':>9} {'stops':>6} {'veh/h':>7} {'unserved':>8} {'teleports':>9}")
         for name, row in table.items():

@@ -17,6 +17,8 @@ junctions:
   moving traffic in proportion to how full the exit is), and a movement whose exit is
   full counts nothing, since it cannot discharge;
 * it is asked every couple of seconds rather than every five, with no phase order;
+* a green with a gap in its traffic (nothing standing, nothing due within 3 s) gives way
+  to a rival with a queue standing, though its look-ahead still sees traffic further out;
 * a young green is not cut for a rival that would gain less than the switch loses, and
   no green still serving traffic is cut before it has run as long as a switch loses; the
   start-up part of that loss may be given per group, by the class at the queue's front.
@@ -60,6 +62,13 @@ YOUNG_CUT_SHARE = 0.5
 # A green whose own movements hold less than this many PCU (queued and arriving) has
 # no reason to continue: it gaps out.
 GAP_OUT_PCU = 0.5
+# A green with no vehicle standing and none due within the gap (the controller's 3 s, as
+# actuated control measures gaps) is cut for a rival with at least this much standing, though
+# traffic further out still counts for it: side streets are served between the arterial's
+# platoons. On SUMO's corridor (five seeds) mean delay went from 24.6 to 23.4 s (2 PCU: 24.0,
+# 4 PCU: 23.6, 6 PCU: 24.8) and on its kuehne grid from 14.3 to 14.2 s; the suite's
+# scenarios moved by 0.3 s or less.
+GAP_RIVAL_QUEUE_PCU = 3.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,8 @@ class GroupState:
     lanes: float = 1.0
     # Start-up lost time of its queue, by the class at its front (optimizer.mixed_traffic).
     start_up_loss_s: float = START_UP_LOSS_S
+    # Moving and due at the stop line within the gap; inf when unknown.
+    imminent_pcu: float = math.inf
 
     @property
     def demand_pcu(self) -> float:
@@ -193,6 +204,8 @@ def decide(request: DecisionRequest) -> Decision:
         # other purposes carry greens of a second or two (Ingolstadt's has several):
         # cutting there took mean delay from 25 s to 80 s (five seeds).
         return decision(True, current, "switch_cost")
+    if _imminent(request, current) <= 0 and _queued(request, best) >= GAP_RIVAL_QUEUE_PCU:
+        return decision(False, best, "gap_out")
     young = elapsed < YOUNG_GREEN_FACTOR * phase.min_green_s
     if request.horizon_s <= 0 or not young:
         if pressures[best] > pressures[current]:
@@ -231,6 +244,17 @@ def _start_up_loss(request: DecisionRequest, phase_index: int) -> float:
     return max((request.groups[g].start_up_loss_s for g in request.phases[phase_index].group_ids
                 if g in request.groups and request.groups[g].demand_pcu > 0),
                default=START_UP_LOSS_S)
+
+
+def _imminent(request: DecisionRequest, phase_index: int) -> float:
+    """PCU standing or due within the gap on the phase's groups (inf if any is unknown)."""
+    return sum(request.groups[g].queue_pcu + request.groups[g].imminent_pcu
+               for g in request.phases[phase_index].group_ids if g in request.groups)
+
+
+def _queued(request: DecisionRequest, phase_index: int) -> float:
+    return sum(request.groups[g].queue_pcu
+               for g in request.phases[phase_index].group_ids if g in request.groups)
 
 
 def _has_demand(request: DecisionRequest, phase_index: int) -> bool:
@@ -282,9 +306,12 @@ def request_from_message(message) -> DecisionRequest:
             rate = lanes * DEFAULT_SATURATION_PCU_PER_H_PER_LANE / 3600.0
         start_up = finite(g.start_up_loss_s, f"{path}.start_up_loss_s",
                           maximum=MAX_START_UP_LOSS_S)
+        imminent = (finite(g.imminent_pcu, f"{path}.imminent_pcu", maximum=MAX_PCU)
+                    if g.HasField("imminent_pcu") else math.inf)
         groups[g.signal_group_id] = GroupState(
             g.signal_group_id, values["queue_pcu"], values["arriving_pcu"],
-            values["downstream_pcu"], room, red, rate, lanes, start_up or START_UP_LOSS_S)
+            values["downstream_pcu"], room, red, rate, lanes, start_up or START_UP_LOSS_S,
+            imminent)
     phases = []
     for i, ph in enumerate(message.phases):
         path = f"phases[{i}]"

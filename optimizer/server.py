@@ -22,6 +22,8 @@ from protos import optimizer_v1_pb2_grpc as pb_grpc
 log = logging.getLogger("nhip.optimizer")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SignalOptimizer"].full_name
+# Seconds between checks that the state store answers (health follows it).
+STORE_CHECK_S = 2.0
 
 
 def is_loopback(host: str) -> bool:
@@ -35,7 +37,7 @@ def is_loopback(host: str) -> bool:
 
 async def start_server(
     host: str = "127.0.0.1", port: int = 0, service: SignalOptimizerService | None = None,
-    tls_dir: Path | None = None,
+    tls_dir: Path | None = None, health_servicer: health.aio.HealthServicer | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Starts serving and returns the server and the port it bound.
 
@@ -58,7 +60,7 @@ async def start_server(
     # controllers between two servers with different registrations.
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     pb_grpc.add_SignalOptimizerServicer_to_server(service, server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health_servicer or health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -83,12 +85,13 @@ async def serve_forever(host: str, port: int, ready_line: bool = False,
                         redis_prefix: str | None = None) -> None:
     store = open_store(redis_url, redis_prefix)
     log.info("junction state %s", store.description)
-    try:
-        await store.ping()
-    except StoreUnavailable:
-        pass  # logged by the store; calls fail with UNAVAILABLE until Redis answers
     service = SignalOptimizerService(store=store)
-    server, bound = await start_server(host, port, service=service, tls_dir=tls_dir)
+    health_servicer = health.aio.HealthServicer()
+    server, bound = await start_server(host, port, service=service, tls_dir=tls_dir,
+                                       health_servicer=health_servicer)
+    # Until Redis answers, calls that need it fail with UNAVAILABLE and health says so.
+    await check_store(store, health_servicer)
+    watch = asyncio.ensure_future(_watch_store(store, health_servicer))
     # Each plan allocates thousands of short-lived solver objects; with the default
     # thresholds the collector runs every few requests and its pauses set the p99.
     # Everything alive at start-up is frozen out of collection for the same reason.
@@ -104,11 +107,34 @@ async def serve_forever(host: str, port: int, ready_line: bool = False,
     try:
         await server.wait_for_termination()
     finally:
+        watch.cancel()
         await server.stop(grace=1.0)
         await store.close()
         calls = ", ".join(f"{name} {n}" for name, n in sorted(service.calls.items()))
         log.info("optimizer on %s:%d served %d calls (%s)", host, bound,
                  sum(service.calls.values()), calls or "none")
+
+
+async def check_store(store, health_servicer) -> bool:
+    """Tells health checks whether the state store answers: NOT_SERVING while it does not,
+    so that a load balancer sends controllers to replicas that can plan. (Phase decisions
+    need no store, but a replica that cannot plan is not one to route to.)"""
+    try:
+        await store.ping()
+        serving = True
+    except StoreUnavailable:
+        serving = False  # the store logs the outage once, when it starts and ends
+    status = (health_pb2.HealthCheckResponse.SERVING if serving
+              else health_pb2.HealthCheckResponse.NOT_SERVING)
+    for name in (SERVICE_NAME, ""):
+        await health_servicer.set(name, status)
+    return serving
+
+
+async def _watch_store(store, health_servicer) -> None:
+    while True:
+        await asyncio.sleep(STORE_CHECK_S)
+        await check_store(store, health_servicer)
 
 
 def main(host: str = "127.0.0.1", port: int = 50051, ready_line: bool = False,

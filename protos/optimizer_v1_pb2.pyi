@@ -213,7 +213,7 @@ class CorridorResponse(_message.Message):
     def __init__(self, corridor_id: _Optional[str] = ..., active: _Optional[bool] = ..., junction_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GroupObservation(_message.Message):
-    __slots__ = ("signal_group_id", "queue_pcu", "arriving_pcu", "downstream_pcu", "downstream_room_pcu", "red_s", "saturation_pcu_per_s", "lanes", "downstream_full", "start_up_loss_s")
+    __slots__ = ("signal_group_id", "queue_pcu", "arriving_pcu", "downstream_pcu", "downstream_room_pcu", "red_s", "saturation_pcu_per_s", "lanes", "downstream_full", "start_up_loss_s", "imminent_pcu")
     SIGNAL_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     QUEUE_PCU_FIELD_NUMBER: _ClassVar[int]
     ARRIVING_PCU_FIELD_NUMBER: _ClassVar[int]
@@ -224,6 +224,7 @@ class GroupObservation(_message.Message):
     LANES_FIELD_NUMBER: _ClassVar[int]
     DOWNSTREAM_FULL_FIELD_NUMBER: _ClassVar[int]
     START_UP_LOSS_S_FIELD_NUMBER: _ClassVar[int]
+    IMMINENT_PCU_FIELD_NUMBER: _ClassVar[int]
     signal_group_id: str
     queue_pcu: float
     arriving_pcu: float
@@ -234,7 +235,8 @@ class GroupObservation(_message.Message):
     lanes: float
     downstream_full: bool
     start_up_loss_s: float
-    def __init__(self, signal_group_id: _Optional[str] = ..., queue_pcu: _Optional[float] = ..., arriving_pcu: _Optional[float] = ..., downstream_pcu: _Optional[float] = ..., downstream_room_pcu: _Optional[float] = ..., red_s: _Optional[float] = ..., saturation_pcu_per_s: _Optional[float] = ..., lanes: _Optional[float] = ..., downstream_full: _Optional[bool] = ..., start_up_loss_s: _Optional[float] = ...) -> None: ...
+    imminent_pcu: float
+    def __init__(self, signal_group_id: _Optional[str] = ..., queue_pcu: _Optional[float] = ..., arriving_pcu: _Optional[float] = ..., downstream_pcu: _Optional[float] = ..., downstream_room_pcu: _Optional[float] = ..., red_s: _Optional[float] = ..., saturation_pcu_per_s: _Optional[float] = ..., lanes: _Optional[float] = ..., downstream_full: _Optional[bool] = ..., start_up_loss_s: _Optional[float] = ..., imminent_pcu: _Optional[float] = ...) -> None: ...
 
 class PhaseDecisionRequest(_message.Message):
     __slots__ = ("junction_id", "phases", "current_phase", "green_elapsed_s", "groups", "interval_s", "max_red_s", "timestamp_s", "horizon_s")

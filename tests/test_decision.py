@@ -28,7 +28,8 @@ observation = st.builds(
     GroupState, id=st.just(""),
     queue_pcu=st.floats(0, 200), arriving_pcu=st.floats(0, 50),
     downstream_pcu=st.floats(0, 100), downstream_room_pcu=st.floats(0, 100),
-    red_s=st.floats(0, 300), saturation_pcu_per_s=st.floats(0.05, 2.0))
+    red_s=st.floats(0, 300), saturation_pcu_per_s=st.floats(0.05, 2.0),
+    imminent_pcu=st.one_of(st.just(math.inf), st.floats(0, 20)))
 
 
 @settings(max_examples=400, deadline=None)
@@ -37,7 +38,8 @@ observation = st.builds(
 def test_bounds_win_over_pressure(observed, current, elapsed, interval, max_red):
     groups = {g: GroupState(g, o.queue_pcu, o.arriving_pcu, o.downstream_pcu,
                             o.downstream_room_pcu, 0.0 if g in PHASES[current].group_ids
-                            else o.red_s, o.saturation_pcu_per_s)
+                            else o.red_s, o.saturation_pcu_per_s,
+                            imminent_pcu=o.imminent_pcu)
               for g, o in zip(GROUPS, observed)}
     req = DecisionRequest(PHASES, groups, current, elapsed, interval, max_red)
     decision = decide(req)
@@ -189,3 +191,33 @@ def test_a_lone_motorcycle_past_the_maximum_red_is_served():
     groups["e"] = GroupState("e", queue_pcu=0.3, red_s=125.0)
     decision = decide(DecisionRequest(PHASES, groups, 0, 30.0))
     assert (decision.hold, decision.next_phase, decision.binding) == (False, 1, "max_red")
+
+
+def test_a_green_with_a_gap_in_its_traffic_is_cut_for_a_standing_queue() -> None:
+    """Nothing stands at the green and nothing is due within the gap; traffic further out
+    still weighs for it, but a rival with 3 PCU standing is served now."""
+    def asked(rival_queue: float, imminent: float) -> DecisionRequest:
+        groups = {"n": GroupState("n", arriving_pcu=6.0, imminent_pcu=imminent),
+                  "s": GroupState("s", imminent_pcu=0.0),
+                  "e": GroupState("e", queue_pcu=rival_queue, red_s=30.0),
+                  "w": GroupState("w", red_s=30.0)}
+        return DecisionRequest(PHASES, groups, 0, 30.0)
+
+    gap = decide(asked(3.0, 0.0))
+    assert (gap.hold, gap.next_phase, gap.binding) == (False, 1, "gap_out")
+    assert decide(asked(2.0, 0.0)).hold  # a small queue waits: the arrivals weigh more
+    assert decide(asked(3.0, 0.3)).hold  # a motorcycle due within the gap
+    assert decide(asked(3.0, math.inf)).hold  # not measured: no gap is assumed
+
+
+def test_the_gap_reading_crosses_the_wire_only_when_measured() -> None:
+    groups = {g: GroupState(g, queue_pcu=1.0) for g in GROUPS}
+    groups["n"] = GroupState("n", arriving_pcu=2.0, imminent_pcu=0.6)
+    message = request_message("J", DecisionRequest(PHASES, groups, 0, 20.0))
+    back = request_from_message(message)
+    assert back.groups["n"].imminent_pcu == pytest.approx(0.6)
+    assert math.isinf(back.groups["s"].imminent_pcu)
+    message.groups[0].imminent_pcu = -1.0
+    with pytest.raises(RequestError) as refused:
+        request_from_message(message)
+    assert "groups[0].imminent_pcu" in str(refused.value)

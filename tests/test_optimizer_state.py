@@ -285,3 +285,38 @@ def test_the_serve_command_keeps_state_in_redis_and_tallies_calls(redis_url, pre
     text = log_file.read_text()
     assert "junction state in Redis at" in text
     assert "served 2 calls (DecidePhase 1, RegisterJunction 1)" in text
+
+
+def test_health_says_not_serving_while_redis_is_down(tmp_path) -> None:
+    """A load balancer that checks health stops sending controllers to a replica whose
+    Redis is gone."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    own_redis = RedisServer(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(
+        [sys.executable, "-P", "-m", "optimizer", "--plaintext", "--port", "0",
+         "--ready-line", "--redis-url", own_redis.url],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+    try:
+        address = process.stdout.readline().split()[-1]
+        with grpc.insecure_channel(address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+
+            def status():
+                return health.Check(health_pb2.HealthCheckRequest(
+                    service="nhip.optimizer.v1.SignalOptimizer"), timeout=5).status
+
+            def becomes(wanted, within_s=10.0):
+                deadline = time.monotonic() + within_s
+                while status() != wanted and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                return status() == wanted
+
+            assert becomes(health_pb2.HealthCheckResponse.SERVING)
+            own_redis.stop()
+            assert becomes(health_pb2.HealthCheckResponse.NOT_SERVING)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+        own_redis.stop()

@@ -177,6 +177,8 @@ def test_validate_command_writes_results_and_report(plain_net, tmp_path) -> None
     (["--scenario", "tan_phong", "--controllers", "fixed,psychic"], "unknown ['psychic']"),
     (["--scenario", "tan_phong", "--seeds", "one"], "--seeds: expected comma-separated"),
     (["--scenario", "nowhere"], "unknown scenario 'nowhere'"),
+    (["--scenario", "tan_phong", "--routes", "mine.rou.xml"], "--routes/--additional: only "
+                                                             "with --net"),
 ])
 def test_validate_refuses_bad_arguments(args, message) -> None:
     finished = subprocess.run([sys.executable, "-m", "nhip.cli", "validate", *args], cwd=ROOT,
@@ -258,3 +260,35 @@ def test_a_program_that_shows_right_on_red_itself_passes_the_monitor(tmp_path) -
     matrix = from_net(net, layout)
     assert verify_timing(layout, program_plan(layout), matrix,
                          MonitorRules.from_layout(layout, matrix), 1.0) == []
+
+
+def test_signs_are_checked_once_before_any_run_and_go_where_their_light_is(tmp_path) -> None:
+    signs = tmp_path / "signs.json"
+
+    def validate(*sign_entries):
+        signs.write_text(json.dumps({"signs": list(sign_entries)}), encoding="utf-8")
+        return subprocess.run(
+            [sys.executable, "-m", "nhip.cli", "validate", "--scenario", "all", "--seeds", "1",
+             "--controllers", "fixed", "--right-on-red", str(signs), "--out",
+             str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+    # A light no chosen network has, and a straight movement: refused before any run.
+    nowhere = validate({"tls": "XX", "from": "a", "to": "b"})
+    assert nowhere.returncode != 0 and "no chosen network has a controlled light 'XX'" in (
+        nowhere.stderr)
+    assert "runs" not in nowhere.stdout
+    straight = validate({"tls": "TP", "from": "NAQ_E2TP", "to": "TP2NAQ_W"})
+    assert straight.returncode != 0
+    assert "tan_phong" in straight.stderr and "not a right turn (a through movement)" in (
+        straight.stderr)
+
+
+def test_a_network_where_every_run_failed_still_gets_its_report(tmp_path) -> None:
+    from nhip.report import write_report
+
+    results = {"seeds": [1], "notes": [], "scenarios": {"broken": {"controllers": {}}},
+               "failed_runs": [{"scenario": "broken", "controller": "fixed", "seed": 1,
+                                "error": "RuntimeError: no route"}]}
+    page = write_report(results, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "No run finished on this network" in page
+    assert "broken under fixed, seed 1 failed: RuntimeError: no route" in page
