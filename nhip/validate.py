@@ -118,6 +118,8 @@ def _check_signs(signs: tuple, cases: list) -> None:
     if missing:
         raise SystemExit(f"--right-on-red: no chosen network has a controlled light "
                          f"{', '.join(map(repr, missing))}; lights: {', '.join(sorted(seen))}")
+    print(f"right turn on red: {len(signs)} sign(s) at "
+          f"{', '.join(sorted({s.tls_id for s in signs}))}", flush=True)
 
 
 def parse_controllers(text: str) -> list[str]:

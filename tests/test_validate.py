@@ -265,10 +265,10 @@ def test_a_program_that_shows_right_on_red_itself_passes_the_monitor(tmp_path) -
 def test_signs_are_checked_once_before_any_run_and_go_where_their_light_is(tmp_path) -> None:
     signs = tmp_path / "signs.json"
 
-    def validate(*sign_entries):
+    def validate(*sign_entries, scenario="all"):
         signs.write_text(json.dumps({"signs": list(sign_entries)}), encoding="utf-8")
         return subprocess.run(
-            [sys.executable, "-m", "nhip.cli", "validate", "--scenario", "all", "--seeds", "1",
+            [sys.executable, "-m", "nhip.cli", "validate", "--scenario", scenario, "--seeds", "1",
              "--controllers", "fixed", "--right-on-red", str(signs), "--out",
              str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=900)
 
@@ -281,6 +281,10 @@ def test_signs_are_checked_once_before_any_run_and_go_where_their_light_is(tmp_p
     assert straight.returncode != 0
     assert "tan_phong" in straight.stderr and "not a right turn (a through movement)" in (
         straight.stderr)
+    signed = validate({"tls": "TP", "from": "NAQ_E2TP", "to": "TP2DK_N",
+                       "classes": ["motorcycle"]}, scenario="tan_phong_am")
+    assert signed.returncode == 0, signed.stderr[-2000:]
+    assert "right turn on red: 1 sign(s) at TP" in signed.stdout
 
 
 def test_a_network_where_every_run_failed_still_gets_its_report(tmp_path) -> None:
