@@ -60,7 +60,7 @@ class ApproachView:
         self.saturation = {gid: lanes * rate for gid, lanes in self.lanes.items()}
         # Edges feeding the junction, each with one of its lanes (turns are per edge).
         self.approach_edges = {lane.rsplit("_", 1)[0]: lane for lane in layout.in_lanes}
-        self.exit_edges = sorted({link.out_lane.rsplit("_", 1)[0] for link in layout.links})
+        self.exit_edges = sorted({link.out_edge for link in layout.links})
         self._in_lanes = {g.id: g.in_lanes for g in layout.groups}
         self._out_lanes = {g.id: tuple(dict.fromkeys(
             link.out_lane for link in layout.links

@@ -10,7 +10,7 @@ through movements both ways) the coordinator gives the controllers a shared rhyt
 
 * it starts each chain on the common cycle and offsets its lights already run, where they
   share a cycle: the plan the traffic centre has is the best guess before any count;
-* every ``period_s`` it counts, per signal group, what reached each junction's stop lines,
+* every ``period_s`` it takes, per signal group, what each junction's own detectors counted,
   sizes one cycle by Webster's formula at the busiest junction of all the chains, gives each
   junction's arterial phase (the one serving both through directions) its share by flow
   ratio, and places the arterial greens by MAXBAND (``optimizer.bandwidth``) for the widest
@@ -38,7 +38,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from controller.detectors import vehicle_class, vehicle_turn
+from controller.detectors import JunctionDetectors
 from controller.topology import JunctionLayout
 from optimizer.bandwidth import plan_bands
 from optimizer.corridor import (MAX_DISTANCE_M, MAX_SIGNALS, MIN_DISTANCE_M, ArterialGreen,
@@ -64,8 +64,6 @@ LEFT_BEHIND_PCU_PER_LANE = 1.0
 LINK_FAILURES = 2
 LINK_MEMORY_S = 120.0
 UNLINK_AFTER_S = 300.0
-# Vehicles counted are forgotten past this many entries, once gone a whole period.
-SEEN_LIMIT = 20_000
 
 
 @dataclass(frozen=True)
@@ -99,19 +97,18 @@ class Window:
         return self.cycle_s - self.position(now)
 
 
-def find_chains(layouts: list[JunctionLayout], edge_info) -> list[Chain]:
+def find_chains(layouts: list[JunctionLayout], sumo) -> list[Chain]:
     """Chains of two or more junctions joined by through movements both ways, longest
-    first, each junction in one chain at most. ``edge_info(edge)`` gives an edge's
-    (length m, speed m/s)."""
+    first, each junction in one chain at most; link lengths and speeds are read from the
+    running simulation ``sumo``."""
     by_id = {layout.tls_id: layout for layout in layouts}
     into, leaves, through = {}, {}, {}
     for layout in layouts:
         for link in layout.links:
-            out_edge = link.out_lane.rsplit("_", 1)[0]
             into.setdefault(link.in_edge, layout.tls_id)
-            leaves.setdefault(out_edge, layout.tls_id)
+            leaves.setdefault(link.out_edge, layout.tls_id)
             if link.direction == "s":
-                through[(layout.tls_id, link.in_edge)] = out_edge
+                through[(layout.tls_id, link.in_edge)] = link.out_edge
     candidates = []
     for (tls, in_edge) in through:
         path, edges = [tls], []
@@ -131,14 +128,14 @@ def find_chains(layouts: list[JunctionLayout], edge_info) -> list[Chain]:
     for path, edges in sorted(candidates, key=lambda c: (-len(c[0]), c[0])):
         if used & set(path):
             continue
-        chain = _chain(by_id, path, edges, into, leaves, edge_info)
+        chain = _chain(by_id, path, edges, into, leaves, sumo)
         if chain is not None:
             found.append(chain)
             used |= set(path)
     return found
 
 
-def _chain(by_id, path, edges, into, leaves, edge_info) -> Chain | None:
+def _chain(by_id, path, edges, into, leaves, sumo) -> Chain | None:
     """The chain along ``path`` if every junction has one phase serving both through
     directions, else None."""
     phases = []
@@ -156,7 +153,8 @@ def _chain(by_id, path, edges, into, leaves, edge_info) -> Chain | None:
         if phase is None:
             return None
         phases.append(phase)
-    lengths, speeds = zip(*(edge_info(e) for e in edges))
+    lengths = [sumo.lane.getLength(f"{e}_0") for e in edges]
+    speeds = [sumo.lane.getMaxSpeed(f"{e}_0") for e in edges]
     if len(path) > MAX_SIGNALS or not all(MIN_DISTANCE_M <= d <= MAX_DISTANCE_M
                                           for d in lengths):
         return None  # beyond what the band planner takes; a shorter stretch may fit
@@ -193,9 +191,9 @@ class Coordinator:
         # (time, junctions, cycle s, offsets s, bands s) per plan, for the run's report.
         self.history: list[tuple[float, tuple[str, ...], float, tuple[float, ...],
                                  tuple[float, float]]] = []
-        self._counts = {tls: dict.fromkeys((g.id for g in lay.groups), 0.0)
-                        for tls, lay in self.layouts.items()}
-        self._seen: dict[tuple[str, str], float] = {}
+        # Each coordinated junction's detectors, and their totals (PCU) at the last plan.
+        self._detectors: dict[str, JunctionDetectors] = {}
+        self._planned_totals: dict[str, dict[str, float]] = {}
         self._since: float | None = None
         self._next_plan_s = first_plan_s
         self._chain_of = {tls: chain for chain in chains for tls in chain.tls_ids}
@@ -259,13 +257,9 @@ class Coordinator:
         if self._since is None:
             self._since = time_s
             self._next_plan_s += time_s
-        self._count(sumo, time_s)
         if time_s + 1e-9 >= self._next_plan_s:
             self._next_plan_s = time_s + self.period_s
             self._replan(time_s)
-            for counts in self._counts.values():
-                for gid in counts:
-                    counts[gid] = 0.0
             self._since = time_s
 
     def _replan(self, now: float) -> None:
@@ -273,7 +267,8 @@ class Coordinator:
         one cycle for all (the busiest junction's), so that chains crossing each other keep
         their relation; each chain's first signal keeps the moment its windows start."""
         hours = max(now - self._since, 1.0) / 3600.0
-        sizing = {chain: [self._sizing(self.layouts[tls], self._counts[tls], hours, phase)
+        counted = self._counted()
+        sizing = {chain: [self._sizing(self.layouts[tls], counted.get(tls, {}), hours, phase)
                           for tls, phase in zip(chain.tls_ids, chain.arterial_phases)]
                   for chain in self.chains}
         cycle = max((s.cycle_s for sizes in sizing.values() for s in sizes), default=0.0)
@@ -288,21 +283,21 @@ class Coordinator:
                             "decide on their own until the next try", "-".join(chain.tls_ids),
                             now, why)
 
-    def _count(self, sumo, time_s: float) -> None:
-        for tls, layout in self.layouts.items():
-            counts = self._counts[tls]
-            for lane in layout.in_lanes:
-                for vid in sumo.lane.getLastStepVehicleIDs(lane):
-                    key = (tls, vid)
-                    if key in self._seen:
-                        self._seen[key] = time_s
-                        continue
-                    self._seen[key] = time_s
-                    gid = layout.group_of_turn.get(vehicle_turn(sumo, vid, lane))
-                    if gid in counts:
-                        counts[gid] += getattr(self.factors, vehicle_class(sumo, vid))
-        if len(self._seen) > SEEN_LIMIT:
-            self._seen = {v: t for v, t in self._seen.items() if time_s - t < self.period_s}
+    def watch(self, tls_id: str, detectors: JunctionDetectors) -> None:
+        """Counts a junction's traffic from its controller's own detectors."""
+        if tls_id in self.layouts:
+            self._detectors[tls_id] = detectors
+
+    def _counted(self) -> dict[str, dict[str, float]]:
+        """PCU per group that reached each watched junction since the last plan."""
+        counts = {}
+        for tls, detectors in self._detectors.items():
+            totals = {gid: sum(n * getattr(self.factors, cls) for cls, n in by_class.items())
+                      for gid, by_class in detectors.totals.items()}
+            before = self._planned_totals.get(tls, {})
+            counts[tls] = {gid: pcu - before.get(gid, 0.0) for gid, pcu in totals.items()}
+            self._planned_totals[tls] = totals
+        return counts
 
     def _plan(self, chain: Chain, sizing: list[_Sizing], cycle: float, now: float) -> None:
         signals = []
@@ -343,7 +338,7 @@ class Coordinator:
             flow, lanes = {}, {}
             for gid in phase.group_ids:
                 approach = groups[gid].approach
-                flow[approach] = flow.get(approach, 0.0) + counts[gid] / hours
+                flow[approach] = flow.get(approach, 0.0) + counts.get(gid, 0.0) / hours
                 lanes[approach] = lanes.get(approach, 0.0) + groups[gid].lanes
             ratios.append(max((flow[a] / (rate * max(lanes[a], 0.5)) for a in flow),
                               default=0.0))

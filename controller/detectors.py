@@ -87,6 +87,8 @@ class JunctionDetectors:
         self._class_of: dict[str, str] = {}
         self.jam_m: dict[str, float] = {}
         self.present: dict[str, int] = {}  # vehicles in each lane's zone at the last sample
+        # Vehicles counted per group and class since the start, never reset by a report.
+        self.totals = {g.id: dict.fromkeys(CLASSES, 0) for g in layout.groups}
         self.reset()
 
     def reset(self) -> None:
@@ -128,7 +130,9 @@ class JunctionDetectors:
         gid = self.layout.group_of_turn.get(vehicle_turn(sumo, vid, lane))
         if gid is None or gid not in self.readings:
             return  # leaves the network here, or a turn no group serves
-        self.readings[gid].counts[vehicle_class(sumo, vid)] += 1
+        cls = vehicle_class(sumo, vid)
+        self.readings[gid].counts[cls] += 1
+        self.totals[gid][cls] += 1
 
     def report(self) -> dict[str, GroupReading]:
         """Readings since the last report, occupancy averaged; then starts afresh."""

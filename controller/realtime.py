@@ -82,6 +82,8 @@ class RealtimeController(JunctionController):
         self.platoons = platoons
         # The chain's rhythm (controller.coordination.Coordinator), or None.
         self.coordination = coordination
+        if coordination is not None:
+            coordination.watch(layout.tls_id, self.detectors)
         self._last_groups: dict[str, GroupState] = {}
         self._next_publish_s = -math.inf
         self._board_retry_s = -math.inf

@@ -207,10 +207,7 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
     def coordinator(sumo) -> Coordinator:
         """One coordinator for the run's chains, stepped before the controllers."""
         if not coordinators:
-            def edge_info(edge: str) -> tuple[float, float]:
-                lane = f"{edge}_0"
-                return sumo.lane.getLength(lane), sumo.lane.getMaxSpeed(lane)
-            coordinators.append(Coordinator(find_chains(layouts, edge_info), layouts))
+            coordinators.append(Coordinator(find_chains(layouts, sumo), layouts))
             coordinators[0].follow_programs(sumo, sumo.simulation.getTime())
         return coordinators[0]
 

@@ -15,7 +15,7 @@ import sumolib
 from controller import sumo_session
 from controller.coordination import (LINK_MEMORY_S, UNLINK_AFTER_S, Coordinator, Window,
                                      _program_window, find_chains)
-from controller.detectors import write_detectors
+from controller.detectors import JunctionDetectors, write_detectors
 from controller.realtime import RealtimeController
 from controller.timer import CyclePlan
 from nhip.simulation import RunSpec, run, survey_layouts
@@ -31,10 +31,7 @@ def _chains(net: Path):
     layouts = survey_layouts(net).controllable
     session = sumo_session.start(sumo_session.SumoConfig(net, [], []))
     try:
-        def edge_info(edge):
-            lane = f"{edge}_0"
-            return session.lane.getLength(lane), session.lane.getMaxSpeed(lane)
-        return layouts, find_chains(layouts, edge_info)
+        return layouts, find_chains(layouts, session)
     finally:
         session.close()
 
@@ -111,13 +108,15 @@ def test_a_chain_runs_in_step_only_while_greens_leave_queues_behind() -> None:
 def test_a_new_plan_keeps_the_chain_anchored_and_its_cycle_in_bounds() -> None:
     coordinator, chain = _linked_coordinator()
     layouts = coordinator.layouts
-    # Counted over five minutes: a busy arterial and light side streets.
+    # Counted over five minutes by each junction's detectors: a busy arterial (cars) and
+    # light side streets.
     coordinator._since = 0.0
     for tls in chain.tls_ids:
-        for gid in coordinator._counts[tls]:
-            coordinator._counts[tls][gid] = 15.0 if gid.startswith(("gneE28", "gneE10",
-                                                                    "gneE11", "gneE27",
-                                                                    "gneE25", "gneE18")) else 4.0
+        detectors = JunctionDetectors(layouts[tls])
+        for gid, by_class in detectors.totals.items():
+            by_class["car"] = 15 if gid.startswith(("gneE28", "gneE10", "gneE11", "gneE27",
+                                                    "gneE25", "gneE18")) else 4
+        coordinator.watch(tls, detectors)
     earlier = coordinator.windows[chain.tls_ids[0]]
     now = 310.0
     coordinator._replan(now)
@@ -172,9 +171,7 @@ def test_an_operators_new_timing_takes_the_junction_out_of_its_chain() -> None:
         write_detectors(sumolib.net.readNet(str(net)), layouts, detectors)
         session = sumo_session.start(sumo_session.SumoConfig(net, [routes], [detectors], seed=1))
         try:
-            def edge_info(edge):
-                return session.lane.getLength(f"{edge}_0"), session.lane.getMaxSpeed(f"{edge}_0")
-            coordinator = Coordinator(find_chains(layouts, edge_info), layouts)
+            coordinator = Coordinator(find_chains(layouts, session), layouts)
             coordinator.follow_programs(session, session.simulation.getTime())
             controllers = [RealtimeController(layout, coordination=coordinator)
                            for layout in layouts]
