@@ -195,7 +195,10 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
         for layout in layouts:
             plans[layout.tls_id], reason = webster_plan(layout, flows[layout.tls_id])
             notes.append(f"{layout.tls_id}: {reason}, greens {list(plans[layout.tls_id].greens_s)}")
-    signed = _signed_links(spec, layouts)
+    # Signs for lights of other networks (``nhip validate`` runs one file on several) stay out.
+    here = {layout.tls_id for layout in layouts}
+    signs = tuple(sign for sign in spec.right_on_red if sign.tls_id in here)
+    signed = _signed_links(spec.net_file, signs, layouts)
     if signed:
         notes.append("right turn on red signed at " + ", ".join(
             f"{tls} links {sorted(o.signed)}" for tls, o in signed.items()))
@@ -215,15 +218,15 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
         if spec.controller in ("actuated", "delay_based"):
             for layout in layouts:
                 sumo.trafficlight.setProgram(layout.tls_id, program_ids[spec.controller])
-            return [right_on_red.restrict_types(sumo, spec.right_on_red)] if signed else []
+            return [right_on_red.restrict_types(sumo, signs)] if signed else []
         if spec.controller == "program":
             for tls, overlay in signed.items():
                 _sign_program(sumo, tls, overlay)
-            return [right_on_red.restrict_types(sumo, spec.right_on_red)] if signed else []
+            return [right_on_red.restrict_types(sumo, signs)] if signed else []
         for layout in layouts:
-            signs = signed.get(layout.tls_id)
+            overlay = signed.get(layout.tls_id)
             if spec.controller == "max_pressure":
-                controller = MaxPressureController(layout, right_on_red=signs)
+                controller = MaxPressureController(layout, right_on_red=overlay)
             elif spec.controller == "realtime":
                 options = dict(spec.options)
                 unknown = sorted(set(options) - REALTIME_OPTIONS)
@@ -240,7 +243,7 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
                     decider = GrpcDecider(spec.optimizer_address,
                                           spec.namespace + layout.tls_id)
                     sources.append(decider)
-                controller = RealtimeController(layout, decider, right_on_red=signs,
+                controller = RealtimeController(layout, decider, right_on_red=overlay,
                                                 **options)
             else:
                 if spec.controller == "adaptive":
@@ -254,7 +257,7 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
                 kind = JunctionController if fixed_time else PressureController
                 controller = kind(
                     layout, source, initial_plan=source.plan if fixed_time else None,
-                    max_gap_s=None if fixed_time else DEFAULT_MAX_GAP_S, right_on_red=signs)
+                    max_gap_s=None if fixed_time else DEFAULT_MAX_GAP_S, right_on_red=overlay)
             controller.start(sumo, sumo.simulation.getTime())
             controllers.append(controller)
         return coordinators + controllers
@@ -322,22 +325,16 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
     return result
 
 
-def _signed_links(spec: RunSpec, layouts: list[JunctionLayout]) -> dict[str, RightOnRed]:
-    """Per signed junction of this network, its signed links; refuses a sign that names a
-    light here but none of its right turns. Signs for lights of other networks are left
-    out (``nhip validate`` checks that each names a light of some chosen network)."""
-    here = {layout.tls_id for layout in layouts}
-    signs = tuple(s for s in spec.right_on_red if s.tls_id in here)
+def _signed_links(net_file: Path, signs: tuple[Sign, ...],
+                  layouts: list[JunctionLayout]) -> dict[str, RightOnRed]:
+    """Per signed junction, its signed links; refuses a sign that names none of its
+    junction's right turns."""
     if not signs:
         return {}
     right_on_red.check_signs(signs, layouts)
-    signed = {}
-    for layout in layouts:
-        if any(s.tls_id == layout.tls_id for s in spec.right_on_red):
-            matrix = from_net(spec.net_file, layout)
-            signed[layout.tls_id] = right_on_red.for_layout(layout, signs, matrix,
-                                                            spec.net_file)
-    return signed
+    return {layout.tls_id: right_on_red.for_layout(layout, signs, from_net(net_file, layout),
+                                                   net_file)
+            for layout in layouts if any(s.tls_id == layout.tls_id for s in signs)}
 
 
 def _sign_program(sumo, tls_id: str, overlay: RightOnRed) -> None:

@@ -185,6 +185,22 @@ def test_a_vehicle_type_defined_late_is_held_back_too(routes, tmp_path) -> None:
     assert [] == [vid for _, vid, cls, letter in crossings if letter in "rs" and cls != "motorcycle"]
 
 
+@pytest.mark.parametrize("controller", ["program", "actuated"])
+def test_a_sign_for_another_networks_light_leaves_this_run_alone(routes, tmp_path,
+                                                                controller) -> None:
+    """One signs file serves several networks: a car sign at a light elsewhere must not
+    make SUMO's own programs here refuse this network's motorcycle sign."""
+    from nhip.simulation import RunSpec, run
+
+    signs = (Sign("TP", "NAQ_E2TP", "TP2DK_N", MOTO),
+             Sign("ELSEWHERE", "a", "b", frozenset({"car"})))
+    result = run(RunSpec(controller, SCENARIO.net_file, routes, SCENARIO.tls_ids, 120.0, 7,
+                         tmp_path, drain_s=0.0, right_on_red=signs))
+
+    assert "right turn on red signed at TP links [5]" in result["notes"]
+    assert result["teleports"] == 0
+
+
 def _monitor(signed=frozenset({0})) -> ConflictMonitor:
     """Links 0 and 1 conflict; 2 is free. Only ``signed`` links carry a sign."""
     matrix = ConflictMatrix(3, frozenset({(0, 1)}))
