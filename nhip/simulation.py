@@ -180,6 +180,10 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
     if spec.controller not in CONTROLLERS:
         raise ValueError(f"unknown controller {spec.controller!r}; "
                          f"pick from {', '.join(CONTROLLERS)}")
+    unknown = sorted(set(spec.options) - REALTIME_OPTIONS)
+    if spec.controller == "realtime" and unknown:
+        raise ValueError(f"options: {unknown[0]!r} is not a real-time option; "
+                         f"pick from {', '.join(sorted(REALTIME_OPTIONS))}")
     spec.workdir.mkdir(parents=True, exist_ok=True)
     found = survey_layouts(spec.net_file, spec.tls_ids, spec.additional_files)
     for tls, why in found.refused.items():
@@ -229,10 +233,6 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
                 controller = MaxPressureController(layout, right_on_red=overlay)
             elif spec.controller == "realtime":
                 options = dict(spec.options)
-                unknown = sorted(set(options) - REALTIME_OPTIONS)
-                if unknown:
-                    raise ValueError(f"options: {unknown[0]!r} is not a real-time option; "
-                                     f"pick from {', '.join(sorted(REALTIME_OPTIONS))}")
                 decider = None
                 local = options.pop("local", False)
                 if options.pop("platoons", True):
