@@ -229,32 +229,33 @@ def decide(request: DecisionRequest) -> Decision:
     return decision(True, current, "pressure")
 
 
+def _groups(request: DecisionRequest, phase_index: int) -> list[GroupState]:
+    """The phase's signal groups that the request observes."""
+    return [request.groups[g] for g in request.phases[phase_index].group_ids
+            if g in request.groups]
+
+
 def _clearing_time(request: DecisionRequest, phase_index: int) -> float:
     """Seconds of green the phase can use: to serve what is queued and arriving, or
     until its exits are full, whichever comes first."""
-    groups = [request.groups[g] for g in request.phases[phase_index].group_ids
-              if g in request.groups]
     return max((min(g.demand_pcu, g.downstream_room_pcu) / max(g.saturation_pcu_per_s, 1e-6)
-                for g in groups), default=0.0)
+                for g in _groups(request, phase_index)), default=0.0)
 
 
 def _start_up_loss(request: DecisionRequest, phase_index: int) -> float:
     """Seconds the phase's green loses to start-up: the slowest start among its groups
     with traffic (the HCM figure when none has any)."""
-    return max((request.groups[g].start_up_loss_s for g in request.phases[phase_index].group_ids
-                if g in request.groups and request.groups[g].demand_pcu > 0),
+    return max((g.start_up_loss_s for g in _groups(request, phase_index) if g.demand_pcu > 0),
                default=START_UP_LOSS_S)
 
 
 def _imminent(request: DecisionRequest, phase_index: int) -> float:
     """PCU standing or due within the gap on the phase's groups (inf if any is unknown)."""
-    return sum(request.groups[g].queue_pcu + request.groups[g].imminent_pcu
-               for g in request.phases[phase_index].group_ids if g in request.groups)
+    return sum(g.queue_pcu + g.imminent_pcu for g in _groups(request, phase_index))
 
 
 def _queued(request: DecisionRequest, phase_index: int) -> float:
-    return sum(request.groups[g].queue_pcu
-               for g in request.phases[phase_index].group_ids if g in request.groups)
+    return sum(g.queue_pcu for g in _groups(request, phase_index))
 
 
 def _has_demand(request: DecisionRequest, phase_index: int) -> bool:
@@ -262,13 +263,12 @@ def _has_demand(request: DecisionRequest, phase_index: int) -> bool:
 
 
 def _demand(request: DecisionRequest, phase_index: int) -> float:
-    return sum(request.groups[g].demand_pcu
-               for g in request.phases[phase_index].group_ids if g in request.groups)
+    return sum(g.demand_pcu for g in _groups(request, phase_index))
 
 
 def _longest_red(request: DecisionRequest, phase_index: int) -> float:
-    return max((request.groups[g].red_s for g in request.phases[phase_index].group_ids
-                if g in request.groups and request.groups[g].demand_pcu > 0), default=0.0)
+    return max((g.red_s for g in _groups(request, phase_index) if g.demand_pcu > 0),
+               default=0.0)
 
 
 # Bounds on what a decision request may carry (beyond any real junction).
