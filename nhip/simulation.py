@@ -318,6 +318,9 @@ def run(spec: RunSpec, progress: Callable[[float], None] | None = None) -> dict:
             {"time_s": t, "junctions": list(tls), "cycle_s": cycle, "offsets_s": list(offsets),
              "bands_s": list(bands)}
             for t, tls, cycle, offsets, bands in coordinators[0].history]
+        result["chains_in_step"] = [
+            {"time_s": t, "junctions": list(tls), "in_step": in_step}
+            for t, tls, in_step in coordinators[0].links]
     result["cycles"] = [
         {"tls": c.layout.tls_id, "time_s": t, "greens_s": list(p.greens_s), "source": p.source}
         for c in controllers for t, p in getattr(c, "plans", [])

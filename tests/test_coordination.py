@@ -18,6 +18,7 @@ from controller.coordination import (LINK_MEMORY_S, UNLINK_AFTER_S, Coordinator,
 from controller.detectors import JunctionDetectors, write_detectors
 from controller.realtime import RealtimeController
 from controller.timer import CyclePlan
+from optimizer.decision import Decision, GroupState
 from nhip.simulation import RunSpec, run, survey_layouts
 
 GAME = Path(sumo.__file__).resolve().parent / "tools" / "game"
@@ -148,19 +149,29 @@ def _run(network, options, seconds, seed=1):
                            drain_s=0.0, options={"local": True, **options}))
 
 
-def test_a_congested_grid_runs_in_step_and_a_light_one_stays_free() -> None:
+def test_chains_start_in_step_on_their_program_and_run_free_once_no_queue_is_left() -> None:
+    rows = {("0/0", "1/0", "2/0"), ("0/1", "1/1", "2/1")}
     congested = _run(GRID6, {"coordination": True}, 300.0)
     assert congested["decisions"]["by_binding"].get("coordination", 0) > 10
-    # It starts on its own program: a 90 s cycle with both rows in step.
+    # It starts on its own program: a 90 s cycle with both rows in step, and they stay so.
     plans = congested["coordination"]
     assert {(tuple(p["junctions"]), p["cycle_s"]) for p in plans if p["time_s"] == 0.0} == {
-        (("0/0", "1/0", "2/0"), 90.0), (("0/1", "1/1", "2/1"), 90.0)}
+        (row, 90.0) for row in rows}
+    assert {(tuple(e["junctions"]), e["time_s"], e["in_step"])
+            for e in congested["chains_in_step"]
+            if e["time_s"] < 300.0} == {(row, 0.0, True) for row in rows}
     assert congested["teleports"] == 0
 
-    free = _run(KUEHNE, {"coordination": True}, 600.0)
-    alone = _run(KUEHNE, {}, 600.0)
-    assert "coordination" not in free["decisions"]["by_binding"]
-    assert free["mean_delay_s"] == alone["mean_delay_s"]
+    light = _run(KUEHNE, {"coordination": True}, 900.0)
+    events = light["chains_in_step"]
+    chains = {tuple(e["junctions"]) for e in events}
+    assert len(chains) == 2
+    for chain in chains:
+        mine = [(e["time_s"], e["in_step"]) for e in events if tuple(e["junctions"]) == chain]
+        # In step from the start, free once five minutes passed with no queue left behind.
+        assert mine[0] == (0.0, True) and mine[1][1] is False
+        # (checked lazily, when one of its junctions next asks for its window)
+        assert UNLINK_AFTER_S < mine[1][0] <= UNLINK_AFTER_S + 30.0 and len(mine) == 2
 
 
 def test_an_operators_new_timing_takes_the_junction_out_of_its_chain() -> None:
@@ -195,3 +206,55 @@ def test_an_operators_new_timing_takes_the_junction_out_of_its_chain() -> None:
     assert target.bindings.get("coordination", 0) > 0  # it was in step before
     assert len(target.layout.phases) == 1 and target.coordination is None
     assert target.trips == [] and all(c.trips == [] for c in controllers)
+
+
+def test_a_program_chain_is_in_step_from_the_start_until_quiet_for_five_minutes() -> None:
+    layouts, chains = _chains(GRID6[0])
+    session = sumo_session.start(sumo_session.SumoConfig(GRID6[0], [], []))
+    try:
+        coordinator = Coordinator(chains, layouts)
+        coordinator.follow_programs(session, 0.0)
+    finally:
+        session.close()
+    first, second = (chain.tls_ids[0] for chain in chains)
+    assert coordinator.window(first, 1.0) is not None
+    assert coordinator.window(second, 1.0) is not None
+    coordinator.green_ended(second, 200.0, left_pcu_per_lane=2.0)  # one row congested
+    assert coordinator.window(first, UNLINK_AFTER_S + 1.0) is None
+    assert coordinator.window(second, UNLINK_AFTER_S + 1.0) is not None
+    assert coordinator.window(second, 200.0 + UNLINK_AFTER_S + 1.0) is None
+    assert [(t, in_step) for t, tls, in_step in coordinator.links if tls[0] == second] == [
+        (0.0, True), (200.0 + UNLINK_AFTER_S + 1.0, False)]
+
+
+def test_a_gap_in_the_arterial_hands_the_rest_of_its_window_to_a_side_queue() -> None:
+    layouts, chains = _chains(GRID6[0])
+    chain = chains[0]
+    coordinator = Coordinator(chains, layouts)
+    by_id = {layout.tls_id: layout for layout in layouts}
+    tls, arterial = chain.tls_ids[1], chain.arterial_phases[1]
+    side = 1 - arterial
+    coordinator.windows[tls] = Window(arterial, 90.0, 42.0, 0.0)
+    coordinator.green_ended(tls, 0.0, 5.0)
+    coordinator.green_ended(tls, 1.0, 5.0)  # congested: the chain runs in step
+    controller = RealtimeController(by_id[tls], coordination=coordinator)
+    layout = controller.layout
+    controller._last_groups = {gid: GroupState(gid, queue_pcu=4.0)
+                               for phase in layout.phases for gid in phase.group_ids}
+
+    def asked(now: float, current: int, decision: Decision) -> Decision:
+        controller.last_time_s = now - controller.step_s
+        controller.timer.phase = current
+        return controller._in_rhythm(decision)
+
+    # Inside its window the arterial holds against plain pressure...
+    held = asked(10.0, arterial, Decision(False, side, "pressure"))
+    assert held.hold and held.binding == "coordination"
+    # ...but a gap in its traffic lets the side queue have the rest of the window,
+    gap = Decision(False, side, "gap_out")
+    assert asked(12.0, arterial, gap) == gap
+    stay = Decision(True, side, "pressure")
+    assert asked(20.0, side, stay) == stay
+    # and in the next window the side street gives way again.
+    back = asked(95.0, side, stay)
+    assert not back.hold and back.next_phase == arterial and back.binding == "coordination"
