@@ -222,7 +222,8 @@ class Coordinator:
         windows always held) had 33.4 s of mean delay in step from the start, 34.7 s from
         90 s, 36.1 s from 120 s and 38.6 s when its greens first left queues behind (two to
         three minutes in), against 38.3 s for its own plan; with gaps handing windows to
-        side streets, 34.4 s from the start. Read before the controllers take the signals
+        side streets, 34.4 s from the start (measured while choosing the rule; the last
+        is ``bench/other_networks.py``'s). Read before the controllers take the signals
         over."""
         for chain in self.chains:
             windows = {}
@@ -260,9 +261,9 @@ class Coordinator:
         """Whether the chain runs in step: from the moment greens leave queues behind
         often enough (or from the start, on its program), until they have left none for a
         while. Below that, junctions that serve traffic as it comes lose less than ones
-        held to a common cycle (SUMO's kuehne grid: 14.2 s of mean delay free, 14.7 s in
-        step with its own program for its first five minutes, 15.3 s with its arterial
-        windows always held)."""
+        held to a common cycle (SUMO's kuehne grid, five seeds: 14.2 s of mean delay free,
+        14.7 s in step with its own program for its first five minutes, 15.3 s with its
+        arterial windows always held, measured while choosing the rule)."""
         failures = self._failures[chain]
         while failures and now - failures[0] > LINK_MEMORY_S:
             failures.popleft()

@@ -258,3 +258,15 @@ def test_a_gap_in_the_arterial_hands_the_rest_of_its_window_to_a_side_queue() ->
     # and in the next window the side street gives way again.
     back = asked(95.0, side, stay)
     assert not back.hold and back.next_phase == arterial and back.binding == "coordination"
+
+    # An arterial with no traffic at all leaves as the decider says, and takes its window
+    # back as soon as traffic arrives in it.
+    empty = dict(controller._last_groups)
+    for gid in layout.phases[arterial].group_ids:
+        empty[gid] = GroupState(gid)
+    controller._last_groups = empty
+    assert asked(182.0, arterial, gap) == gap
+    controller._last_groups = {gid: GroupState(gid, queue_pcu=4.0)
+                               for phase in layout.phases for gid in phase.group_ids}
+    again = asked(190.0, side, stay)
+    assert not again.hold and again.next_phase == arterial
