@@ -88,22 +88,27 @@ class ApproachView:
                 gid = self.group(sumo, vid, lane)
                 if gid not in queue:
                     continue  # leaves here, or takes a turn that no phase serves
-                if red_s[gid] > 0 and (gid, self._class(sumo, vid)) in self.free_on_red:
+                cls = self._class(sumo, vid)
+                if red_s[gid] > 0 and (gid, cls) in self.free_on_red:
                     continue  # it turns on red
+                pcu = getattr(self.factors, cls)
                 speed = sumo.vehicle.getSpeed(vid)
-                if speed < QUEUED_SPEED_M_S:
-                    queue[gid] += self.pcu(sumo, vid)
+                queued = speed < QUEUED_SPEED_M_S
+                distance = None
+                if queued:
+                    queue[gid] += pcu
                 else:
                     distance = length - sumo.vehicle.getLanePosition(vid)
                     if self.lookahead_s is not None and distance > speed * self.lookahead_s:
                         continue
-                    arriving[gid] += self.pcu(sumo, vid)
+                    arriving[gid] += pcu
                     if distance <= speed * IMMINENT_S:
-                        imminent[gid] += self.pcu(sumo, vid)
-                mix[gid][self._class(sumo, vid)] += 1
+                        imminent[gid] += pcu
+                mix[gid][cls] += 1
                 if self.mixed_traffic is not None:
-                    seen[gid].append((length - sumo.vehicle.getLanePosition(vid),
-                                      speed < QUEUED_SPEED_M_S, self._class(sumo, vid)))
+                    if distance is None:
+                        distance = length - sumo.vehicle.getLanePosition(vid)
+                    seen[gid].append((distance, queued, cls))
         for edge, forecasts in incoming.items():
             for forecast in forecasts:
                 if forecast.vehicle in on_approach:
