@@ -151,14 +151,9 @@ def _key(a: int, b: int) -> tuple[int, int]:
 def from_net(net_file: Path, layout: JunctionLayout) -> ConflictMatrix:
     """Derives the matrix from the junction's foes/response bits in a SUMO network file."""
     net = read_net(str(net_file), Path(net_file).stat().st_mtime_ns)
-    junction_of: dict[int, tuple] = {}
     if layout.tls_id not in {t.getID() for t in net.getTrafficLights()}:
         raise ConflictMatrixError(f"network {net_file} has no traffic light {layout.tls_id!r}")
-    for in_lane, out_lane, index in net.getTLS(layout.tls_id).getConnections():
-        for conn in in_lane.getOutgoing():
-            if conn.getToLane() is out_lane and conn.getTLLinkIndex() == index:
-                node = in_lane.getEdge().getToNode()
-                junction_of[index] = (node, conn.getJunctionIndex(), conn)
+    junction_of = junction_links(net, layout.tls_id)
     if not junction_of:
         raise ConflictMatrixError(f"network {net_file} has no traffic light {layout.tls_id!r}")
     size = max(max(junction_of), *(link.index for link in layout.links)) + 1
@@ -190,6 +185,17 @@ def read_net(path: str, _mtime_ns: int):
     import sumolib  # heavy; only needed here
 
     return sumolib.net.readNet(path, withInternal=True, withPedestrianConnections=True)
+
+
+def junction_links(net, tls_id: str) -> dict[int, tuple]:
+    """Per link index of the light, its junction node, its index among the junction's
+    links (what the foes and response bits are indexed by) and its sumolib connection."""
+    found = {}
+    for in_lane, out_lane, index in net.getTLS(tls_id).getConnections():
+        for conn in in_lane.getOutgoing():
+            if conn.getToLane() is out_lane and conn.getTLLinkIndex() == index:
+                found[index] = (in_lane.getEdge().getToNode(), conn.getJunctionIndex(), conn)
+    return found
 
 
 def yields(node, link: int, to: int) -> bool:

@@ -30,7 +30,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.conflicts import ConflictMatrix, read_net, yields
+from controller.conflicts import ConflictMatrix, junction_links, read_net, yields
 from controller.detectors import CLASS_OF_VCLASS, CLASSES, vehicle_class, vehicle_turn
 from controller.topology import TURN_NAMES, JunctionLayout
 
@@ -140,6 +140,7 @@ class RightOnRed:
         self.free_on_red = frozenset((layout.group_of_link[k], cls)
                                      for k, link in links.items() for cls in link.classes
                                      if k in layout.group_of_link)
+        self._foes = {k: _foes(matrix, k) for k in links}
 
     @property
     def signed(self) -> frozenset[int]:
@@ -168,9 +169,7 @@ class RightOnRed:
         return "".join(letters)
 
     def _foes_held(self, letters: list[str], link: SignedLink) -> bool:
-        foes = self.matrix.conflicting(link.index) | {
-            b for pair in self.matrix.permissive if link.index in pair for b in pair}
-        if any(letters[k] == "s" for k in foes if k != link.index and k < len(letters)):
+        if any(letters[k] == "s" for k in self._foes[link.index] if k < len(letters)):
             return False  # two turns on red that cross would each wait for the other
         for foe in link.unyielded:
             if letters[foe] != "r":
@@ -209,12 +208,9 @@ def for_layout(layout: JunctionLayout, signs: tuple[Sign, ...], matrix: Conflict
     links = {}
     for sign in mine:
         for link in _movement_links(layout, sign):
-            foes = set(matrix.conflicting(link.index))
-            foes |= {b for a, b in matrix.permissive if a == link.index}
-            foes |= {a for a, b in matrix.permissive if b == link.index}
+            unyielded = _foes(matrix, link.index) - yielding.get(link.index, set())
             links[link.index] = SignedLink(link.index, link.in_lane, link.out_edge,
-                                           sign.classes,
-                                           frozenset(foes - yielding.get(link.index, set())))
+                                           sign.classes, unyielded)
     return RightOnRed(layout, links, matrix)
 
 
@@ -257,6 +253,12 @@ def restrict_types(sumo, signs: tuple[Sign, ...]) -> TypeRestrictions:
     return restrictions
 
 
+def _foes(matrix: ConflictMatrix, index: int) -> frozenset[int]:
+    """The links that cross link ``index``, conflicting or permissive either way."""
+    permissive = {b for pair in matrix.permissive if index in pair for b in pair}
+    return frozenset(matrix.conflicting(index) | permissive) - {index}
+
+
 def _movement_links(layout: JunctionLayout, sign: Sign):
     return [link for link in layout.links
             if link.in_edge == sign.from_edge and link.out_edge == sign.to_edge]
@@ -265,14 +267,10 @@ def _movement_links(layout: JunctionLayout, sign: Sign):
 def _yield_sets(layout: JunctionLayout, net_file: Path) -> dict[int, set[int]]:
     """Per link, the links its junction's response bits make it yield to."""
     net = read_net(str(net_file), Path(net_file).stat().st_mtime_ns)
-    junction_of = {}
-    for in_lane, out_lane, index in net.getTLS(layout.tls_id).getConnections():
-        for conn in in_lane.getOutgoing():
-            if conn.getToLane() is out_lane and conn.getTLLinkIndex() == index:
-                junction_of[index] = (in_lane.getEdge().getToNode(), conn.getJunctionIndex())
+    junction_of = junction_links(net, layout.tls_id)
     yielding: dict[int, set[int]] = {}
-    for a, (node_a, ja) in junction_of.items():
-        yielding[a] = {b for b, (node_b, jb) in junction_of.items()
+    for a, (node_a, ja, _) in junction_of.items():
+        yielding[a] = {b for b, (node_b, jb, _) in junction_of.items()
                        if b != a and node_b is node_a and node_a.areFoes(ja, jb)
                        and yields(node_a, ja, jb)}
     return yielding

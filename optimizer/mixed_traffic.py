@@ -49,8 +49,8 @@ from dataclasses import dataclass, fields
 from typing import TypeVar
 
 from optimizer.decision import MAX_START_UP_LOSS_S, START_UP_LOSS_S
+from optimizer.saturation import VEHICLE_CLASSES
 
-CLASSES = ("motorcycle", "car", "bus", "truck")
 V = TypeVar("V")
 
 
@@ -93,7 +93,7 @@ class MixedTraffic:
         if self.filtering and any(cls == "motorcycle" and queued for cls, queued in vehicles):
             return self.motorcycle
         front = vehicles[0][0] if vehicles else "car"
-        return getattr(self, front if front in CLASSES else "car")
+        return getattr(self, front if front in VEHICLE_CLASSES else "car")
 
     def discharge_order(self, vehicles: list[V], is_queued: Callable[[V], bool],
                         cls: Callable[[V], str]) -> list[V]:
