@@ -144,6 +144,21 @@ class ConflictMatrix:
                    frozenset((int(a), int(b)) for a, b in data.get("green_ball", [])))
 
 
+def yield_pairs(matrix: ConflictMatrix, layout: JunctionLayout,
+                phase_index: int) -> tuple[tuple[str, str], ...]:
+    """(permissive group, group it gives way to) pairs of one phase: the opposing
+    streams. A group that itself gives way in the phase is nobody's opposing stream."""
+    phase = layout.phases[phase_index]
+    group = layout.group_of_link
+    pairs = set()
+    for turn, priority in matrix.permissive:
+        a, b = group.get(turn), group.get(priority)
+        if (a in phase.permissive_group_ids and b in phase.group_ids and b != a
+                and b not in phase.permissive_group_ids):
+            pairs.add((a, b))
+    return tuple(sorted(pairs))
+
+
 def _key(a: int, b: int) -> tuple[int, int]:
     return (int(a), int(b)) if a < b else (int(b), int(a))
 

@@ -94,6 +94,8 @@ def request_message(junction_id: str, request: DecisionRequest) -> pb.PhaseDecis
         junction_id=junction_id,
         phases=[pb.PhaseTiming(id=str(i + 1), signal_group_ids=list(p.group_ids),
                                permissive_signal_group_ids=list(p.permissive_group_ids),
+                               yields=[pb.YieldPair(signal_group_id=turn, yields_to=to)
+                                       for turn, to in p.yields],
                                min_green_s=p.min_green_s, max_green_s=p.max_green_s,
                                yellow_s=p.yellow_s, all_red_s=p.all_red_s)
                 for i, p in enumerate(request.phases)],

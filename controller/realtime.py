@@ -20,6 +20,7 @@ import logging
 import math
 
 from controller.approach_view import ApproachView
+from controller.conflicts import yield_pairs
 from controller.junction import DEFAULT_MAX_GAP_S, JunctionController
 from controller.platoons import MAX_AGE_S, Forecast
 from controller.plans import FixedPlanSource
@@ -106,9 +107,12 @@ class RealtimeController(JunctionController):
     def _index_phases(self, layout: JunctionLayout) -> None:
         self._phase_links = [tuple(i for i, c in enumerate(p.green_state) if c in "Gg")
                              for p in layout.phases]
+        # Who gives way to whom is known once the conflicts are (at start).
         self._bounds = tuple(
             PhaseBounds(p.group_ids, p.min_green_s, p.max_green_s, p.yellow_s, p.all_red_s,
-                        p.permissive_group_ids) for p in layout.phases)
+                        p.permissive_group_ids,
+                        yield_pairs(self.conflicts, layout, k) if self.conflicts else ())
+            for k, p in enumerate(layout.phases))
 
     def _begin_pending(self, time_s: float) -> None:
         """Starts a timing an operator loaded (or the safe one again), with the phases'
@@ -129,6 +133,7 @@ class RealtimeController(JunctionController):
     def start(self, sumo, time_s: float) -> None:
         self._started_s = time_s
         super().start(sumo, time_s)
+        self._index_phases(self.layout)
         if hasattr(self.decider, "register"):
             self.decider.register(self.layout)
 

@@ -31,7 +31,7 @@ class SignalGroup(_message.Message):
     def __init__(self, id: _Optional[str] = ..., lanes: _Optional[float] = ..., saturation_pcu_per_h_per_lane: _Optional[float] = ..., approach: _Optional[str] = ..., turn: _Optional[str] = ...) -> None: ...
 
 class PhaseTiming(_message.Message):
-    __slots__ = ("id", "signal_group_ids", "min_green_s", "max_green_s", "yellow_s", "all_red_s", "pedestrian_s", "permissive_signal_group_ids")
+    __slots__ = ("id", "signal_group_ids", "min_green_s", "max_green_s", "yellow_s", "all_red_s", "pedestrian_s", "permissive_signal_group_ids", "yields")
     ID_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_GROUP_IDS_FIELD_NUMBER: _ClassVar[int]
     MIN_GREEN_S_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +40,7 @@ class PhaseTiming(_message.Message):
     ALL_RED_S_FIELD_NUMBER: _ClassVar[int]
     PEDESTRIAN_S_FIELD_NUMBER: _ClassVar[int]
     PERMISSIVE_SIGNAL_GROUP_IDS_FIELD_NUMBER: _ClassVar[int]
+    YIELDS_FIELD_NUMBER: _ClassVar[int]
     id: str
     signal_group_ids: _containers.RepeatedScalarFieldContainer[str]
     min_green_s: float
@@ -48,7 +49,16 @@ class PhaseTiming(_message.Message):
     all_red_s: float
     pedestrian_s: float
     permissive_signal_group_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., signal_group_ids: _Optional[_Iterable[str]] = ..., min_green_s: _Optional[float] = ..., max_green_s: _Optional[float] = ..., yellow_s: _Optional[float] = ..., all_red_s: _Optional[float] = ..., pedestrian_s: _Optional[float] = ..., permissive_signal_group_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    yields: _containers.RepeatedCompositeFieldContainer[YieldPair]
+    def __init__(self, id: _Optional[str] = ..., signal_group_ids: _Optional[_Iterable[str]] = ..., min_green_s: _Optional[float] = ..., max_green_s: _Optional[float] = ..., yellow_s: _Optional[float] = ..., all_red_s: _Optional[float] = ..., pedestrian_s: _Optional[float] = ..., permissive_signal_group_ids: _Optional[_Iterable[str]] = ..., yields: _Optional[_Iterable[_Union[YieldPair, _Mapping]]] = ...) -> None: ...
+
+class YieldPair(_message.Message):
+    __slots__ = ("signal_group_id", "yields_to")
+    SIGNAL_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    YIELDS_TO_FIELD_NUMBER: _ClassVar[int]
+    signal_group_id: str
+    yields_to: str
+    def __init__(self, signal_group_id: _Optional[str] = ..., yields_to: _Optional[str] = ...) -> None: ...
 
 class RegisterJunctionRequest(_message.Message):
     __slots__ = ("junction_id", "signal_groups", "phases", "min_cycle_s", "max_cycle_s", "policy")

@@ -221,3 +221,52 @@ def test_the_gap_reading_crosses_the_wire_only_when_measured() -> None:
     with pytest.raises(RequestError) as refused:
         request_from_message(message)
     assert "groups[0].imminent_pcu" in str(refused.value)
+
+
+# A two-phase T: the main road's left turn "l" gives way to the opposing through "o".
+T_PHASES = (PhaseBounds(("t", "o", "l"), 8, 90, 3, 2, ("l",), (("l", "o"),)),
+            PhaseBounds(("side",), 8, 90, 3, 2))
+
+
+def t_junction(current: int, opposing_pcu: float, left_pcu: float = 20.0,
+               side_pcu: float = 6.0) -> DecisionRequest:
+    groups = {"t": GroupState("t"), "o": GroupState("o", arriving_pcu=opposing_pcu),
+              "l": GroupState("l", queue_pcu=left_pcu),
+              "side": GroupState("side", queue_pcu=side_pcu)}
+    return DecisionRequest(T_PHASES, groups, current, 30.0)
+
+
+def test_a_green_is_not_held_for_a_turn_its_opposing_stream_keeps_waiting():
+    # The left-turn queue outweighs the side street, but while the opposing stream has
+    # traffic coming its turners wait for gaps: the side street gets the green.
+    blocked = decide(t_junction(0, opposing_pcu=3.0))
+    assert (blocked.hold, blocked.next_phase, blocked.binding) == (False, 1, "pressure")
+    assert blocked.pressures[0] == pytest.approx(0.1 * 20 * 0.5 + 3.0 * 0.5)
+    # With the opposing stream gone (below 2 PCU) the turners can go: the green holds.
+    assert decide(t_junction(0, opposing_pcu=1.0)).hold
+
+
+def test_a_turn_waiting_on_its_opposing_stream_still_calls_its_phase_in_full():
+    # Seen from the side street's green, the main road's phase carries the whole queue.
+    decision = decide(t_junction(1, opposing_pcu=3.0, side_pcu=4.0))
+    assert decision.pressures[0] == pytest.approx((20 + 3.0) * 0.5)
+    assert (decision.hold, decision.next_phase) == (False, 0)
+
+
+def test_yield_pairs_cross_the_wire_and_bad_ones_name_the_field():
+    req = t_junction(0, opposing_pcu=3.0)
+    again = request_from_message(request_message("T1", req))
+    assert again.phases[0].yields == (("l", "o"),)
+    assert decide(again) == decide(req)
+    for index, mutate, field in (
+            (0, lambda p: setattr(p.yields[0], "signal_group_id", "t"),
+             "phases[0].yields[0].signal_group_id"),
+            (0, lambda p: setattr(p.yields[0], "yields_to", "side"),
+             "phases[0].yields[0].yields_to"),
+            (0, lambda p: setattr(p.yields[0], "yields_to", "l"),
+             "phases[0].yields[0].yields_to")):
+        message = request_message("T1", req)
+        mutate(message.phases[index])
+        with pytest.raises(RequestError) as refused:
+            request_from_message(message)
+        assert refused.value.field_path == field

@@ -10,7 +10,8 @@ import pytest
 from controller.decider import GrpcDecider, request_message
 from controller.plans import registration
 from nhip.simulation import RunSpec, read_layouts, run
-from optimizer.decision import DecisionRequest, GroupState, PhaseBounds
+from controller import realtime
+from optimizer.decision import DecisionRequest, GroupState, PhaseBounds, decide
 from protos import optimizer_v1_pb2 as pb
 from protos import optimizer_v1_pb2_grpc as pb_grpc
 from sumo_networks import scenario
@@ -147,3 +148,24 @@ def test_bad_real_time_options_are_refused_naming_them(routes, tmp_path, options
     with pytest.raises(ValueError) as refused:
         run(spec)
     assert message in str(refused.value)
+
+
+def test_the_permissive_left_is_known_to_give_way_to_the_opposing_through(tmp_path,
+                                                                         monkeypatch) -> None:
+    # Tam Hiệp: QL1's westbound left turns across the eastbound through in the main
+    # road's phase; the side street's phase has no permissive turn.
+    tam_hiep = scenario("tam_hiep")
+    routes = tmp_path / "tam_hiep.rou.xml"
+    write_routes(tam_hiep.demand_spec(), routes, 120.0, seed=3)
+    yields: list = []
+
+    def noting(request):
+        yields.append(tuple(p.yields for p in request.phases))
+        return decide(request)
+
+    monkeypatch.setattr(realtime, "decide", noting)
+    spec = RunSpec("realtime", tam_hiep.net_file, routes, tam_hiep.tls_ids, 120.0, 3,
+                   tmp_path, options={"local": True})
+    assert run(spec)["teleports"] == 0
+    assert len(yields) > 10
+    assert set(yields) == {((("QL1_W2TH:left", "QL1_E2TH:through"),), ())}
