@@ -74,7 +74,8 @@ GAP_OUT_PCU = 0.5
 # 14.8 -> 14.6 s and its single crossing 10.0 -> 9.9 s; Tân Phong's evening peak lost
 # 0.3 s, Ingolstadt 0.6 s, Chợ Sặt and Phạm Văn Thuận 0.1-0.2 s. The same discount on the
 # side that would switch to the turn's phase also cut Dầu Giây (42.5 -> 37.6 s) but cost
-# SUMO's corridor 0.5 s, which left it too close to actuated control; it is left out.
+# SUMO's corridor 0.5 s, which left it too close to actuated control (as did scaling it by
+# the share of the horizon the opposing queue takes to clear); it is left out.
 # Thresholds of 1 and 3 PCU and a share of 0.3 measured no better (five seeds).
 OPPOSED_SHARE = 0.1
 OPPOSING_PCU = 2.0
