@@ -35,7 +35,8 @@ import math
 from dataclasses import dataclass, field
 
 from optimizer.junction import (MAX_LANES, MAX_PHASES, MAX_SIGNAL_GROUPS, MAX_TIME_S,
-                                RequestError, finite, identifier, phase_times, sized)
+                                RequestError, finite, identifier, phase_times, phase_yields,
+                                sized)
 from optimizer.traffic import DEFAULT_SATURATION_PCU_PER_H_PER_LANE
 from protos import optimizer_v1_pb2 as pb
 
@@ -358,7 +359,7 @@ def request_from_message(message) -> DecisionRequest:
                                    f"group {gid!r} must also be in signal_group_ids")
         phases.append(PhaseBounds(tuple(ph.signal_group_ids), min_green, max_green,
                                   yellow, all_red, tuple(ph.permissive_signal_group_ids),
-                                  _yields(ph, path)))
+                                  phase_yields(ph, path)))
     if message.current_phase >= len(phases):
         raise RequestError("current_phase", f"must index phases (0 to {len(phases) - 1}), "
                                             f"got {message.current_phase}")
@@ -372,27 +373,6 @@ def request_from_message(message) -> DecisionRequest:
     return DecisionRequest(tuple(phases), groups, message.current_phase, elapsed,
                            interval or DEFAULT_DECISION_INTERVAL_S, max_red or DEFAULT_MAX_RED_S,
                            horizon_s=horizon)
-
-
-def _yields(phase, path: str) -> tuple[tuple[str, str], ...]:
-    """A phase's yield pairs, checked: a permissive group of the phase giving way to
-    another group green in it."""
-    sized(phase.yields, f"{path}.yields", "yield pair",
-          MAX_SIGNAL_GROUPS * MAX_SIGNAL_GROUPS, minimum=0)
-    pairs = []
-    for i, pair in enumerate(phase.yields):
-        where = f"{path}.yields[{i}]"
-        if pair.signal_group_id not in phase.permissive_signal_group_ids:
-            raise RequestError(f"{where}.signal_group_id",
-                               f"must be one of the phase's permissive_signal_group_ids, "
-                               f"got {pair.signal_group_id!r}")
-        if (pair.yields_to not in phase.signal_group_ids
-                or pair.yields_to == pair.signal_group_id):
-            raise RequestError(f"{where}.yields_to",
-                               f"must be another of the phase's signal_group_ids, "
-                               f"got {pair.yields_to!r}")
-        pairs.append((pair.signal_group_id, pair.yields_to))
-    return tuple(pairs)
 
 
 def reply_message(junction_id: str, request: DecisionRequest, decision: Decision):

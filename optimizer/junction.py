@@ -155,6 +155,28 @@ def sized(items, path: str, noun: str, maximum: int, minimum: int = 1) -> None:
         raise RequestError(path, f"must list at most {maximum} {noun}s, got {len(items)}")
 
 
+def phase_yields(phase: pb.PhaseTiming, path: str) -> tuple[tuple[str, str], ...]:
+    """A phase's yield pairs, checked: a permissive group of the phase giving way to
+    another group green in it. Only phase decisions use them; a registration that sends
+    them has them checked all the same."""
+    sized(phase.yields, f"{path}.yields", "yield pair",
+          MAX_SIGNAL_GROUPS * MAX_SIGNAL_GROUPS, minimum=0)
+    pairs = []
+    for i, pair in enumerate(phase.yields):
+        where = f"{path}.yields[{i}]"
+        if pair.signal_group_id not in phase.permissive_signal_group_ids:
+            raise RequestError(f"{where}.signal_group_id",
+                               f"must be one of the phase's permissive_signal_group_ids, "
+                               f"got {pair.signal_group_id!r}")
+        if (pair.yields_to not in phase.signal_group_ids
+                or pair.yields_to == pair.signal_group_id):
+            raise RequestError(f"{where}.yields_to",
+                               f"must be another of the phase's signal_group_ids, "
+                               f"got {pair.yields_to!r}")
+        pairs.append((pair.signal_group_id, pair.yields_to))
+    return tuple(pairs)
+
+
 def phase_times(phase: pb.PhaseTiming, path: str) -> tuple[float, float, float, float]:
     """A phase's minimum and maximum green, yellow and all-red, checked."""
     min_green = finite(phase.min_green_s, f"{path}.min_green_s", strict=True,
@@ -214,6 +236,7 @@ def junction_from_request(request: pb.RegisterJunctionRequest) -> Junction:
                 raise RequestError(f"{path}.permissive_signal_group_ids",
                                    f"group {gid!r} must also be in signal_group_ids")
             green_factor[(gid, i)] = PERMISSIVE_FACTOR
+        phase_yields(ph, path)
         min_green, max_green, yellow, all_red = phase_times(ph, path)
         pedestrian = finite(ph.pedestrian_s, f"{path}.pedestrian_s", maximum=MAX_TIME_S)
         if pedestrian > max_green:

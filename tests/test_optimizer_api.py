@@ -92,6 +92,13 @@ def _short_yellow():
     return request
 
 
+def _yield_to_a_protected_group():
+    request = two_phase_request("api-reg")
+    request.phases[0].yields.add(signal_group_id=request.phases[0].signal_group_ids[0],
+                                 yields_to="B")
+    return request
+
+
 @pytest.mark.parametrize(
     ("build", "message"),
     [
@@ -100,6 +107,8 @@ def _short_yellow():
         pytest.param(_infeasible_cycle, "max_cycle_s: no feasible cycle: minimum greens plus "
                      "clearances need 20 s, above max_cycle_s 15", id="no-feasible-cycle"),
         pytest.param(_short_yellow, "phases[1].yellow_s: must be at least 3", id="short-yellow"),
+        pytest.param(_yield_to_a_protected_group, "phases[0].yields[0].signal_group_id: must "
+                     "be one of the phase's permissive_signal_group_ids", id="bad-yield"),
         pytest.param(lambda: two_phase_request(""), "junction_id: must not be empty",
                      id="empty-id"),
     ],
