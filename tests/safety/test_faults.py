@@ -55,8 +55,15 @@ def test_optimizer_killed_and_restarted_on_the_same_port(routes, tmp_path, caplo
     port = first.port
     restarted: list[OptimizerProcess] = []
     source = GrpcPlanSource(first.address)
-    actions = {KILL_AT_S: lambda c: first.kill(),
-               RESTART_AT_S: lambda c: restarted.append(OptimizerProcess(port=port).start())}
+
+    def restart(controller) -> None:
+        restarted.append(OptimizerProcess(port=port).start())
+        # SUMO runs far faster than the wall clock, so the channel may still sit in gRPC's
+        # wall-time reconnect backoff when the next retry falls due; in the field that
+        # backoff (at most 1 s) is shorter than one retry interval. Wait it out here.
+        grpc.channel_ready_future(source.channel).result(timeout=10)
+
+    actions = {KILL_AT_S: lambda c: first.kill(), RESTART_AT_S: restart}
     try:
         with caplog.at_level(logging.INFO, logger="nhip.controller"):
             faulted = run_tan_phong(tmp_path / "faulted", routes, source, DEMAND_S, SEED,
