@@ -7,8 +7,9 @@ Ingolstadt built from OpenStreetMap.
 Their own programs are the ``fixed`` baseline (the Ingolstadt and corridor programs were
 made for a player to switch by hand, so that baseline is poor there; compare with the
 others). Each network runs through ``nhip validate`` unchanged, for half an hour of demand
-(five minutes on the 3x2 grid) and five seeds, and writes ``results.json`` and ``report.html`` per network under
-``bench/results/other_networks/``, then one summary table.
+(five minutes on the 3x2 grid) and five seeds, and writes ``results.json`` and
+``report.html`` per network under ``bench/results/other_networks/``, then one summary
+table.
 
     python bench/other_networks.py [--seeds 1,2,3,4,5] [--end 1800] [--out DIR]
 """

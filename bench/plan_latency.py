@@ -73,7 +73,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=2, help="concurrent client processes")
     parser.add_argument("--requests", type=int, default=10000, help="requests in all")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "plan_latency.json")
+    parser.add_argument("--out", type=Path,
+                        default=ROOT / "bench" / "results" / "plan_latency.json")
     args = parser.parse_args()
 
     from nhip.optimizer_process import OptimizerProcess

@@ -42,7 +42,8 @@ class SumoConfig:
 
     def command(self) -> list[str]:
         binary = sumolib.checkBinary("sumo-gui" if self.gui else "sumo")
-        args = [binary, "-n", str(self.net_file), "--seed", str(self.seed), "--step-length", str(self.step_s),
+        args = [binary, "-n", str(self.net_file), "--seed", str(self.seed),
+                "--step-length", str(self.step_s),
                 "--begin", str(self.begin_s),
                 "--no-step-log", "true", "--no-warnings", "true",
                 "--time-to-teleport", "300",

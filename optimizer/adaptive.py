@@ -99,7 +99,8 @@ def adaptive_timing(
     timing = result.timing
     was = f" (was {previous.cycle_s:g})" if previous else ""
     binding = "; ".join(result.binding) if result.binding else "no bound binds"
-    reason = f"adaptive: cycle {timing.cycle_s:g} s{was}, est. {result.objective:.2f} pcu-s/s; {binding}"
+    reason = (f"adaptive: cycle {timing.cycle_s:g} s{was}, "
+              f"est. {result.objective:.2f} pcu-s/s; {binding}")
     return PolicyPlan(timing, reason, result.objective, "PCU-s/s of estimated delay",
                       result.binding)
 

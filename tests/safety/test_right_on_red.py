@@ -182,7 +182,8 @@ def test_a_vehicle_type_defined_late_is_held_back_too(routes, tmp_path) -> None:
 
     crossings = out["recorder"].crossings
     assert sum(vid.startswith("late") for _, vid, _, _ in crossings) > 20
-    assert [] == [vid for _, vid, cls, letter in crossings if letter in "rs" and cls != "motorcycle"]
+    assert [] == [vid for _, vid, cls, letter in crossings
+                  if letter in "rs" and cls != "motorcycle"]
 
 
 @pytest.mark.parametrize("controller", ["program", "actuated"])
