@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -25,7 +28,7 @@ from centre import schemas
 from centre.auth import GRANTS, Permission, User
 from centre.desk import ChangeConflict, UnknownItem
 from centre.preview import PreviewFailed, PreviewJob, run_preview
-from centre.safety import PlanRefused, check_greens
+from centre.safety import PlanRefused, Refusal, check_greens, released_conflicts
 from centre.service import Centre
 
 log = logging.getLogger("nhip.centre.api")
@@ -108,9 +111,20 @@ def need(permission: Permission):
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(PlanRefused)
     async def refused(request: Request, exc: PlanRefused) -> JSONResponse:
-        detail = [{"loc": ["body", *r.field], "msg": r.message, "type": f"safety.{r.rule}"}
-                  for r in exc.refusals]
+        detail = [{"loc": [*exc.where, *r.field], "msg": r.message,
+                   "type": f"safety.{r.rule}"} for r in exc.refusals]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = []
+        for error in exc.errors():
+            error = dict(error)
+            # A NaN or Infinity sent in would make the answer itself invalid JSON.
+            if not _all_finite(error.get("input")):
+                del error["input"]
+            detail.append(error)
+        return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
 
     @app.exception_handler(UnknownItem)
     async def unknown(request: Request, exc: UnknownItem) -> JSONResponse:
@@ -220,25 +234,39 @@ def _junction_routes(app: FastAPI, centre: Centre) -> None:
 
     @app.post("/api/junctions/{junction_id}/state", tags=["junctions"], status_code=202)
     def report_state(junction_id: str, body: schemas.ControllerStateReport,
-                     user: Annotated[User, need(Permission.PUSH_STATE)]) -> dict[str, str]:
-        """A field controller reports its state; dashboards see it like the simulation's."""
+                     user: Annotated[User, need(Permission.PUSH_STATE)]) -> dict[str, Any]:
+        """A field controller reports its state; dashboards see it like the simulation's.
+
+        Signal groups shown green or yellow together although the junction's conflict
+        matrix says they conflict are accepted (it is what the street shows) but raise
+        an alarm: an ``alarm`` event on the stream, an error in the log, and
+        ``conflicts`` in the state and in this answer."""
         layout = centre.desk.layout(junction_id)
         if body.phase_index >= len(layout.phases):
-            raise PlanRefused([_refusal(("phase_index",), "phase_count",
-                                        f"junction {junction_id} has {len(layout.phases)} "
-                                        f"phases; index {body.phase_index} does not exist")])
+            raise PlanRefused([Refusal(("phase_index",), "phase_count",
+                                       f"junction {junction_id} has {len(layout.phases)} "
+                                       f"phases; index {body.phase_index} does not exist")])
+        fj = centre.junctions[junction_id]
+        conflicts = [list(pair) for pair in
+                     released_conflicts(fj.conflicting_groups, body.signals)]
         event = {"type": "state", "junction_id": junction_id, "source": user.name,
-                 "scenario": centre.junctions[junction_id].scenario,
-                 "published_unix": time.time(),
-                 "phase_id": layout.phases[body.phase_index].id, **body.model_dump()}
+                 "scenario": fj.scenario, "published_unix": time.time(),
+                 "phase_id": layout.phases[body.phase_index].id, **body.model_dump(),
+                 "conflicts": conflicts}
         centre.hub.publish(event)
-        return {"status": "accepted"}
-
-
-def _refusal(field: tuple, rule: str, message: str):
-    from centre.safety import Refusal
-
-    return Refusal(field, rule, message)
+        if conflicts:
+            shown = "; ".join(f"{a} and {b}" for a, b in conflicts)
+            log.error("junction %s: %s reports conflicting signal groups released "
+                      "together: %s", junction_id, user.name, shown,
+                      extra={"junction_id": junction_id, "conflicts": conflicts})
+            centre.metrics.count("nhip_centre_conflict_alarms_total")
+            centre.hub.publish({"type": "alarm", "rule": "conflict",
+                                "junction_id": junction_id, "source": user.name,
+                                "sim_time_s": body.sim_time_s, "conflicts": conflicts,
+                                "published_unix": time.time(),
+                                "message": f"{junction_id}: conflicting signal groups "
+                                           f"released together: {shown}"})
+        return {"status": "accepted", "conflicts": conflicts}
 
 
 def _plan_routes(app: FastAPI, centre: Centre) -> None:
@@ -399,8 +427,9 @@ def _other_routes(app: FastAPI, centre: Centre) -> None:
 
     @app.get("/api/audit/verify", tags=["audit"], response_model=schemas.AuditCheck)
     def verify(user: Annotated[User, need(Permission.READ_AUDIT)]) -> dict:
-        """Recomputes the hash chain; names the first entry that does not fit."""
-        return vars(centre.audit.verify())
+        """Recomputes the hash chain; names the first entry that does not fit, and the
+        store it read (``memory``: this process only, empty again after a restart)."""
+        return {**vars(centre.audit.verify()), "store": centre.audit.store}
 
     @app.get("/api/audit/head", tags=["audit"])
     def head(user: Annotated[User, need(Permission.READ_AUDIT)]) -> dict:
@@ -451,5 +480,28 @@ def _other_routes(app: FastAPI, centre: Centre) -> None:
         return FileResponse(STATIC / "index.html")
 
 
+def _all_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_all_finite(v) for v in value)
+    return True
+
+
+def _finite_or_null(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    return value
+
+
 def _sse(event: dict[str, Any]) -> str:
+    # Browsers' JSON.parse rejects NaN and Infinity; such a value is sent as null.
+    if not _all_finite(event):
+        event = _finite_or_null(event)
     return f"event: {event.get('type', 'message')}\ndata: {json.dumps(event)}\n\n"

@@ -66,6 +66,10 @@ def verify_chain(entries: list[dict[str, Any]]) -> ChainCheck:
 
 
 class MemoryAuditLog:
+    """The chain in this process only: it starts empty again at every start."""
+
+    store = "memory"
+
     def __init__(self) -> None:
         self._entries: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -89,6 +93,8 @@ class MemoryAuditLog:
 
 class RedisAuditLog:
     """The chain as a Redis list; appends are optimistic transactions on its tail."""
+
+    store = "redis"
 
     def __init__(self, client: redis.Redis, key: str = "nhip:centre:audit") -> None:
         self.client = client

@@ -2,7 +2,9 @@
 
 With no users file, one user per role is created with a fresh token, printed once and
 kept (as hashes) in the work folder. With a Redis URL, several instances share plans,
-audit and live state, and each scenario's field runs in exactly one of them.
+audit and live state, and each scenario's field runs in exactly one of them. Without
+one, plans, bounds, schedules, their history, acknowledgements and the audit log live
+in this process only and are gone when it stops.
 """
 
 from __future__ import annotations
@@ -63,8 +65,17 @@ def serve(args: argparse.Namespace) -> int:
             host=args.host, port=args.port, redis_url=args.redis_url, scenarios=scenarios,
             speed=args.speed, optimizer_address=optimizer.address,
             run_field=not args.no_field, workdir=workdir)
+        if not settings.redis_url:
+            log.warning("no --redis-url: plans, bounds, schedules, plan history, incident "
+                        "acknowledgements and the audit log are kept in this process only "
+                        "and are lost when it stops (the audit log then starts empty, and "
+                        "verifies); start with --redis-url redis://HOST:6379/0 (or set "
+                        "NHIP_REDIS_URL) to keep them", extra={"store": "memory"})
         if tokens:
             users.write(settings.workdir / "users.json", tokens)
+            log.warning("no --users: these tokens are new and replace any from an earlier "
+                        "start; to keep them, start next time with --users %s",
+                        settings.workdir / "users.json")
             print("Tokens for this run (shown once; hashes in "
                   f"{settings.workdir / 'users.json'}):", flush=True)
             for name, token in tokens.items():

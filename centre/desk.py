@@ -17,7 +17,14 @@ from typing import Any
 
 from centre.auth import Role, User
 from centre.records import Records
-from centre.safety import check_bounds, check_greens, check_schedule, entry_in_force
+from centre.safety import (
+    PlanRefused,
+    Refusal,
+    check_bounds,
+    check_greens,
+    check_schedule,
+    entry_in_force,
+)
 from controller.timer import program_plan
 from controller.topology import JunctionLayout
 
@@ -39,6 +46,8 @@ class UnknownItem(KeyError):
 class FieldJunction:
     scenario: str
     layout: JunctionLayout
+    # Signal group pairs that must never be released together (empty: not known).
+    conflicting_groups: frozenset[tuple[str, str]] = frozenset()
 
 
 def _now() -> str:
@@ -130,6 +139,9 @@ class PlanDesk:
         return change
 
     def approve(self, user: User, change_id: int, note: str = "") -> dict[str, Any]:
+        """Approves a pending change after checking it again: bounds or rules may have
+        changed since it was proposed. A change that no longer passes stays pending."""
+        self._recheck(self.change(change_id))
         change = self._decide(user, change_id, "approved", note)
         junction_id = change["junction_id"]
         before = self.config(junction_id)
@@ -140,6 +152,22 @@ class PlanDesk:
         self.dispatch(junction_id, after, change_id)
         self.announce({"type": "change", "change": change})
         return change
+
+    def _recheck(self, change: dict[str, Any]) -> None:
+        if change["status"] != "pending":
+            return  # _decide refuses it as not pending
+        junction_id, payload = change["junction_id"], change["payload"]
+        if change["kind"] == "bounds":  # stored as [[min, max], ...]; checked as requested
+            payload = {"phases": [{"min_green_s": low, "max_green_s": high}
+                                  for low, high in payload["bounds"]]}
+        try:
+            self._checked(self.layout(junction_id), self.config(junction_id), change["kind"],
+                          payload)
+        except PlanRefused as exc:
+            raise PlanRefused(
+                [Refusal(r.field, r.rule, f"{r.message} (checked again against the "
+                         "junction's current bounds and rules; the change stays pending)")
+                 for r in exc.refusals], ("change", change["id"], "payload")) from exc
 
     def reject(self, user: User, change_id: int, reason: str) -> dict[str, Any]:
         change = self._decide(user, change_id, "rejected", reason)

@@ -4,11 +4,19 @@ Every rule names the field it concerns, so the API can answer like a validation 
 ``greens_s[1]: green 4 s is below the phase's minimum 6 s``. The final word is always
 the controller's own ``checked_plan``, so the centre can never accept a plan the field
 would refuse.
+
+What is checked here is timing: whole seconds, each green within its phase's limits and
+the operators' bounds, and the cycle (greens plus each phase's yellow and all-red)
+within the junction's cycle limits. Bounds must leave at least one plan that passes
+those rules. The phases themselves (which signal groups are green together) come from
+the network's program and are not re-checked here: the field controller's conflict
+monitor (``controller.monitor``) checks every state it shows, and the centre compares
+the signals a field controller reports against the junction's conflict matrix.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -17,7 +25,10 @@ from typing import Any
 from controller.plans import PlanRejected, checked_plan
 from controller.topology import JunctionLayout
 
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+log = logging.getLogger("nhip.centre.safety")
+
+# Used with fullmatch: a "$" anchor would also match before a trailing newline.
+_CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
 @dataclass
@@ -28,10 +39,13 @@ class Refusal:
 
 
 class PlanRefused(ValueError):
-    """One or more safety rules refused a request; ``refusals`` says which."""
+    """One or more safety rules refused a request; ``refusals`` says which, and each
+    field lies under ``where`` (the request body, unless a stored change was checked)."""
 
-    def __init__(self, refusals: list[Refusal]) -> None:
+    def __init__(self, refusals: list[Refusal],
+                 where: tuple[str | int, ...] = ("body",)) -> None:
         self.refusals = refusals
+        self.where = where
         super().__init__("; ".join(f"{'.'.join(map(str, r.field))}: {r.message}"
                                    for r in refusals))
 
@@ -68,7 +82,7 @@ def check_greens(layout: JunctionLayout, greens: list[float],
                                     f"maximum {high:g} s"))
     if refusals:
         raise PlanRefused(refusals)
-    cycle = sum(greens) + sum(p.yellow_s + p.all_red_s for p in layout.phases)
+    cycle = sum(greens) + clearances_s(layout)
     if not layout.min_cycle_s <= cycle <= layout.max_cycle_s:
         raise PlanRefused([Refusal(field, "cycle_length",
                                    f"cycle {cycle:g} s is outside {layout.min_cycle_s:g}-"
@@ -77,24 +91,19 @@ def check_greens(layout: JunctionLayout, greens: list[float],
         checked_plan(layout, list(greens), 0, "centre")
     except PlanRejected as exc:  # pragma: no cover - the rules above are stricter
         raise PlanRefused([Refusal(field, "controller", str(exc))]) from exc
-    _conflict_monitor(layout, greens, field)
     return [float(g) for g in greens]
 
 
-def _conflict_monitor(layout: JunctionLayout, greens: list[float],
-                      field: tuple[str | int, ...]) -> None:
-    """Hook for a conflict monitor in ``controller.monitor``.
-
-    Known limit: no such module exists yet, so only the timing rules above apply; the
-    phases themselves come from the network's program and are not re-checked here.
-    """
-    if importlib.util.find_spec("controller.monitor") is None:
-        return
+def clearances_s(layout: JunctionLayout) -> float:
+    """Seconds of each cycle that are no phase's green: every yellow and all-red."""
+    return sum(p.yellow_s + p.all_red_s for p in layout.phases)
 
 
 def check_bounds(layout: JunctionLayout,
                  phases: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    """Operator bounds must be whole seconds inside the junction's own limits."""
+    """Operator bounds must be whole seconds inside the junction's own limits, and leave
+    room for a plan: the minimum greens must fit in the longest cycle and the maximum
+    greens must reach the shortest, as ``check_greens`` holds every plan to both."""
     if len(phases) != len(layout.phases):
         raise PlanRefused([Refusal(("phases",), "phase_count",
                                    f"needs bounds for each phase ({len(layout.phases)}), "
@@ -120,6 +129,21 @@ def check_bounds(layout: JunctionLayout,
         bounds.append((low, high))
     if refusals:
         raise PlanRefused(refusals)
+    clearances = clearances_s(layout)
+    shortest = sum(low for low, _ in bounds) + clearances
+    longest = sum(high for _, high in bounds) + clearances
+    if shortest > layout.max_cycle_s:
+        raise PlanRefused([Refusal(("phases",), "cycle_length",
+                                   f"minimum greens {shortest - clearances:g} s plus "
+                                   f"{clearances:g} s of yellow and all-red make a "
+                                   f"{shortest:g} s cycle, above the junction's maximum "
+                                   f"cycle {layout.max_cycle_s:g} s")])
+    if longest < layout.min_cycle_s:
+        raise PlanRefused([Refusal(("phases",), "cycle_length",
+                                   f"maximum greens {longest - clearances:g} s plus "
+                                   f"{clearances:g} s of yellow and all-red make a "
+                                   f"{longest:g} s cycle, below the junction's minimum "
+                                   f"cycle {layout.min_cycle_s:g} s")])
     return bounds
 
 
@@ -132,7 +156,7 @@ def check_schedule(layout: JunctionLayout, entries: list[dict[str, Any]],
     checked = []
     for i, entry in enumerate(entries):
         start = str(entry["start"])
-        if not _CLOCK.match(start):
+        if not _CLOCK.fullmatch(start):
             raise PlanRefused([Refusal(("entries", i, "start"), "clock_time",
                                        f"{start!r} is not a time HH:MM")])
         if start in seen:
@@ -143,6 +167,31 @@ def check_schedule(layout: JunctionLayout, entries: list[dict[str, Any]],
                               ("entries", i, "greens_s"))
         checked.append({"start": start, "greens_s": greens})
     return sorted(checked, key=lambda e: e["start"])
+
+
+def released_conflicts(conflicting: frozenset[tuple[str, str]],
+                       signals: dict[str, str]) -> list[tuple[str, str]]:
+    """Pairs of signal groups that ``signals`` (group id to 'G', 'y' or 'r') shows green
+    or yellow together although ``conflicting`` says they must never be: as in the
+    conflict monitor, a yellow still releases its stream."""
+    released = {group for group, colour in signals.items() if colour in "Gy"}
+    return sorted(pair for pair in conflicting if set(pair) <= released)
+
+
+def conflicting_groups(net_file, layout: JunctionLayout) -> frozenset[tuple[str, str]]:
+    """Pairs of signal groups (sorted) that conflict, from the network's geometry, or
+    from the light's own program when the network cannot say. Permissive pairs (a turn
+    that yields) are not among them: a report per group cannot tell 'g' from 'G'."""
+    from controller.conflicts import from_net, from_program
+
+    try:
+        matrix = from_net(net_file, layout)
+    except Exception as error:  # noqa: BLE001 - any unreadable network: use the program
+        log.warning("junction %s: could not read conflicts from %s (%s); using the "
+                    "program's own pairs", layout.tls_id, net_file, error)
+        matrix = from_program(layout)
+    return frozenset(pair for pair, kind in matrix.group_view(layout).items()
+                     if kind == "conflict")
 
 
 def entry_in_force(schedule: list[dict[str, Any]], clock: str) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""Request and response bodies of the centre's API (they make up its OpenAPI document)."""
+"""Request and response bodies of the centre's API (they make up its OpenAPI document).
+
+Request bodies share ``Body``: numbers must be JSON numbers (no ``"30"``, no ``true``
+taken as 1) and finite (no NaN or Infinity, which Python's JSON reader accepts but no
+JSON consumer, the dashboard included, can read back).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,12 @@ Greens = Field(..., min_length=1, max_length=16,
                examples=[[36, 6, 35]])
 
 
-class LoginRequest(BaseModel):
+class Body(BaseModel):
+    # Strict: a string or a boolean is never taken for a number; an int is still a float.
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
+
+
+class LoginRequest(Body):
     token: str = Field(..., min_length=8, max_length=200, description="Personal API token")
 
 
@@ -22,56 +32,56 @@ class UserOut(BaseModel):
     permissions: list[str]
 
 
-class PlanRequest(BaseModel):
+class PlanRequest(Body):
     greens_s: list[float] = Greens
     note: str = Note
 
 
-class PhaseBounds(BaseModel):
+class PhaseBounds(Body):
     min_green_s: float = Field(..., ge=0, le=300)
     max_green_s: float = Field(..., ge=0, le=300)
 
 
-class BoundsRequest(BaseModel):
+class BoundsRequest(Body):
     phases: list[PhaseBounds] = Field(..., min_length=1, max_length=16)
     note: str = Note
 
 
-class ScheduleEntry(BaseModel):
+class ScheduleEntry(Body):
     start: str = Field(..., description="Local time (UTC+7) the entry starts, HH:MM",
                        examples=["06:30"])
     greens_s: list[float] = Greens
 
 
-class ScheduleRequest(BaseModel):
+class ScheduleRequest(Body):
     entries: list[ScheduleEntry] = Field(..., min_length=1, max_length=48)
     note: str = Note
 
 
-class ModeRequest(BaseModel):
+class ModeRequest(Body):
     mode: Literal["adaptive", "manual", "schedule"]
     note: str = Note
 
 
-class DecisionRequest(BaseModel):
+class DecisionRequest(Body):
     note: str = Note
 
 
-class RejectRequest(BaseModel):
+class RejectRequest(Body):
     reason: str = Field(..., min_length=3, max_length=500)
 
 
-class AckRequest(BaseModel):
+class AckRequest(Body):
     note: str = Note
 
 
-class PreviewRequest(BaseModel):
+class PreviewRequest(Body):
     greens_s: list[float] = Greens
     window_s: float = Field(600.0, ge=120, le=1800,
                             description="Seconds of recent demand to replay")
 
 
-class ControllerStateReport(BaseModel):
+class ControllerStateReport(Body):
     """State reported by a field controller (role ``controller``)."""
 
     phase_index: int = Field(..., ge=0, le=15)
@@ -114,6 +124,9 @@ class AuditCheck(BaseModel):
     entries: int
     first_bad_seq: int | None
     problem: str
+    store: Literal["memory", "redis"] = Field(
+        ..., description="Where the chain is kept: memory (this process only, lost when it "
+                         "stops) or redis (survives restarts, shared by instances)")
 
 
 class PreviewResult(BaseModel):

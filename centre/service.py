@@ -172,6 +172,7 @@ class Centre:
 
 def build_centre(settings: CentreSettings, users: UserDirectory, bus=None) -> Centre:
     """Reads every scenario's lights (SUMO, loaded once) and assembles the centre."""
+    from centre.safety import conflicting_groups
     from nhip.simulation import read_layouts
     from sumo_networks import SCENARIOS, scenario
 
@@ -186,6 +187,7 @@ def build_centre(settings: CentreSettings, users: UserDirectory, bus=None) -> Ce
             if layout.tls_id in junctions:
                 raise ValueError(f"junction id {layout.tls_id} appears in scenarios "
                                  f"{junctions[layout.tls_id].scenario} and {name}")
-            junctions[layout.tls_id] = FieldJunction(name, layout)
+            junctions[layout.tls_id] = FieldJunction(
+                name, layout, conflicting_groups(sc.net_file, layout))
             geometry[layout.tls_id] = read_geometry(sc.net_file, layout.tls_id, layout)
     return Centre(settings, users, junctions, geometry, bus)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -54,3 +55,11 @@ def test_serve_runs_the_field_and_stops_cleanly_when_its_group_is_terminated(tmp
         log.close()
     lines = (tmp_path / "serve.log").read_text(encoding="utf-8").splitlines()
     assert any('"message": "Finished server process' in line for line in lines)
+    # Without Redis the operator is told, once, at start what a restart loses and how
+    # to keep it.
+    warnings = [json.loads(line) for line in lines if line.startswith("{")
+                and json.loads(line)["level"] == "warning"
+                and "--redis-url" in json.loads(line)["message"]]
+    assert len(warnings) == 1
+    assert "audit log" in warnings[0]["message"]
+    assert "lost when it stops" in warnings[0]["message"]
