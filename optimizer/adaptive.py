@@ -1,19 +1,22 @@
 """The adaptive policy: cycle and greens that minimise estimated delay, as one linear program.
 
-Decision variables are the cycle C and each phase's green g_i; a signal group's green G
-is the sum over the phases that serve it. The objective is the junction's delay rate
-(PCU-seconds per second), made of three parts that stay convex and are written with
-linear cuts so OR-Tools' GLOP solves the whole thing in well under a millisecond:
+Decision variables are the cycle's frequency u = 1/C and each phase's share of the cycle
+f_i = g_i / C (the cycle's lost time L ties them: sum f_i + L u = 1); a signal group's
+green share F is the sum over the phases that serve it. In these variables capacity is
+linear, so the degree of saturation x = q / (s F) keeps its meaning at any cycle. The
+objective is the junction's delay rate (PCU-seconds per second), made of three parts that
+stay convex and are written with linear cuts so OR-Tools' GLOP solves the whole thing in
+well under a millisecond:
 
-* uniform delay (Webster's first term): q (C - G)^2 / (2 C (1 - y)) per group. The term
-  r^2 / C is jointly convex in the red time r and C, and equals max over rho of
-  (2 rho r - rho^2 C); a grid of rho values gives tangent planes that are exact at the
-  grid points.
+* uniform delay (Webster's first term): q C (1 - F)^2 / (2 (1 - y)) per group. C (1 - F)^2
+  = r^2 / u, r being the red share, is jointly convex in (r, u) and equals the maximum
+  over red times rho of (2 rho r - rho^2 u); a few values of rho give tangent planes that
+  are exact where they touch.
 * random delay near saturation (Webster's second term, x^2 / (2 (1 - x))), as a
-  piecewise-linear penalty on demand per cycle above x_j times capacity, for a few
-  degrees of saturation x_j; slopes follow the formula's own increments.
-* standing queue: PCU that the coming green cannot clear (measured queue plus arrivals
-  minus capacity) wait about one more cycle each.
+  piecewise-linear penalty on the flow above x_j times capacity, for a few degrees of
+  saturation x_j; slopes follow the formula's own increments.
+* standing queue: PCU per second that the coming greens cannot clear (the queue measured
+  beyond one red's arrivals, plus demand above capacity) wait about one more cycle each.
 
 Plans move smoothly: the cycle and each green may change only by a bounded step from
 the previous plan (relaxed only if the bounds themselves moved), and every change carries
@@ -30,11 +33,12 @@ from ortools.linear_solver import pywraplp
 from optimizer.junction import Demand, Junction
 from optimizer.timing import PolicyPlan, Timing, fit_greens, round_timing
 
-# Red fractions at which the uniform-delay cuts touch; denser where plans live.
+# Red fractions (of the longest cycle) at which the uniform-delay cuts touch; denser where
+# plans live.
 RHO_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9)
 # With a previous plan the red fraction can move only a bounded step, so the cuts gather
 # around where it was: fewer constraints, the same accuracy where the answer lies.
-RHO_STEPS = (-0.25, -0.12, -0.05, 0.0, 0.05, 0.12, 0.25)
+RHO_STEPS = (-0.25, -0.12, -0.05, -0.02, 0.0, 0.02, 0.05, 0.12, 0.25)
 # Breakpoints of the random-delay penalty and the increments of its slope there, from
 # R(x) = x^2 / (2 (1 - x)) interpolated between the breakpoints.
 _X_BREAKS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.95)
@@ -136,18 +140,30 @@ def _solve(
         if cycle_low > cycle_high or any(lo > hi for lo, hi in zip(green_low, green_high)):
             return None
 
+    # Variables are the cycle's frequency u = 1/C and each phase's share of it f_i = g_i/C.
+    # Capacity is linear in the shares, so the degree of saturation's penalty keeps its
+    # meaning whatever the cycle; written per cycle in C and g_i instead, it grew with
+    # the cycle at any fixed degree of saturation, and a junction near saturation was
+    # driven to its shortest cycle, the one with the least capacity.
     objective = solver.Objective()
-    cycle = solver.NumVar(cycle_low, cycle_high, "cycle")
-    greens = [solver.NumVar(lo, hi, f"g{i}") for i, (lo, hi) in
-              enumerate(zip(green_low, green_high))]
-    total = solver.Constraint(-lost, -lost)  # sum(g) - C = -L
-    total.SetCoefficient(cycle, -1.0)
-    for g in greens:
-        total.SetCoefficient(g, 1.0)
+    frequency = solver.NumVar(1.0 / cycle_high, 1.0 / cycle_low, "u")
+    shares = [solver.NumVar(0.0, 1.0, f"f{i}") for i in range(len(phases))]
+    total = solver.Constraint(1.0, 1.0)  # sum(f) + L u = 1
+    total.SetCoefficient(frequency, lost)
+    for i, f in enumerate(shares):
+        total.SetCoefficient(f, 1.0)
+        at_least = solver.Constraint(0.0, inf)  # f_i >= low_i u
+        at_least.SetCoefficient(f, 1.0)
+        at_least.SetCoefficient(frequency, -green_low[i])
+        at_most = solver.Constraint(-inf, 0.0)  # f_i <= high_i u
+        at_most.SetCoefficient(f, 1.0)
+        at_most.SetCoefficient(frequency, -green_high[i])
 
-    # Uniform delay, one epigraph variable per distinct set of serving phases:
-    # t >= 2 rho (C - G) - rho^2 C  <=>  t - (2 rho - rho^2) C + 2 rho G >= 0.
-    weights: dict[tuple[int, ...], float] = {}
+    # Uniform delay, one epigraph variable per distinct set of serving phases. Per group
+    # it is C (1 - F)^2 = r^2 / u with r = 1 - F the red share, the perspective of a square
+    # and so jointly convex; its tangent planes at red times rho (seconds) are
+    # t >= 2 rho (1 - F) - rho^2 u  <=>  t + 2 rho F + rho^2 u >= 2 rho.
+    weights: dict[tuple[tuple[int, float], ...], float] = {}
     for group in junction.groups:
         q = demand.flow_pcu_per_s[group.id]
         if q <= 0:
@@ -158,16 +174,18 @@ def _solve(
     for key, weight in weights.items():
         t = solver.NumVar(0, inf, "")
         objective.SetCoefficient(t, weight)
-        for rho in _rho_cuts(key, previous):
-            cut = solver.Constraint(0, inf)
+        for rho in _red_cuts(key, previous, cycle_high):
+            cut = solver.Constraint(2 * rho, inf)
             cut.SetCoefficient(t, 1.0)
-            cut.SetCoefficient(cycle, -(2 * rho - rho * rho))
+            cut.SetCoefficient(frequency, rho * rho)
             for i, share in key:
-                cut.SetCoefficient(greens[i], 2 * rho * share)
+                cut.SetCoefficient(shares[i], cut.GetCoefficient(shares[i]) + 2 * rho * share)
 
     # Random delay near saturation, for the most loaded group of each set of serving
     # phases (groups that share their greens reach saturation in order of q/s, so the
-    # most loaded one carries the penalty for all).
+    # most loaded one carries the penalty for all). With x = q / (s F):
+    # excess_j >= q - x_j s F, the flow above x_j times capacity; x - x_j is about
+    # excess_j x_j / q near the breakpoint.
     critical: dict[tuple, tuple[float, float]] = {}
     for group in junction.groups:
         q = demand.flow_pcu_per_s[group.id]
@@ -178,57 +196,63 @@ def _solve(
         if key not in critical or q / s > critical[key][0] / critical[key][1]:
             critical[key] = (q, s)
     for key, (q, s) in critical.items():
-        # excess >= q C - x_j s G: demand per cycle above x_j times capacity.
         for x_j, increment in zip(_X_BREAKS, _SLOPE_INCREMENTS):
             excess = solver.NumVar(0, inf, "")
-            objective.SetCoefficient(excess, increment * x_j / (q * reference_cycle))
-            row = solver.Constraint(0, inf)
+            objective.SetCoefficient(excess, increment * x_j / q)
+            row = solver.Constraint(q, inf)
             row.SetCoefficient(excess, 1.0)
-            row.SetCoefficient(cycle, -q)
             for i, share in key:
-                row.SetCoefficient(greens[i], x_j * s * share)
+                row.SetCoefficient(shares[i], row.GetCoefficient(shares[i]) + x_j * s * share)
 
+    # Standing queue: PCU per second the coming greens cannot clear (the queue left
+    # behind spread over the cycle, plus demand above capacity),
+    # unserved >= residual u + q - s F, each waiting about one more (reference) cycle.
     for group in junction.groups:
         q = demand.flow_pcu_per_s[group.id]
         residual = _residual_queue(junction, demand, previous, group.id)
         if q > 1e-6 or residual > 0:
-            # left >= residual + q C - s G: PCU the coming green cannot clear.
             s = group.saturation_pcu_per_s
-            left = solver.NumVar(0, inf, "")
-            objective.SetCoefficient(left, 1.0)
-            row = solver.Constraint(residual, inf)
-            row.SetCoefficient(left, 1.0)
-            row.SetCoefficient(cycle, -q)
+            unserved = solver.NumVar(0, inf, "")
+            objective.SetCoefficient(unserved, reference_cycle)
+            row = solver.Constraint(q, inf)
+            row.SetCoefficient(unserved, 1.0)
+            row.SetCoefficient(frequency, -residual)
             for i in junction.serving[group.id]:
-                row.SetCoefficient(greens[i], s * junction.green_factor[(group.id, i)])
+                share = junction.green_factor[(group.id, i)]
+                row.SetCoefficient(shares[i], row.GetCoefficient(shares[i]) + s * share)
 
     if previous is not None:
-        # change >= |C - C_prev|
+        # change >= |C - C_prev|, linearised in u around the previous cycle:
+        # |C - C_prev| ~ C_prev^2 |u - 1/C_prev|.
+        scale = previous.cycle_s ** 2
         change = solver.NumVar(0, inf, "")
         objective.SetCoefficient(change, smoothing.change_cost)
         up = solver.Constraint(-previous.cycle_s, inf)
         up.SetCoefficient(change, 1.0)
-        up.SetCoefficient(cycle, -1.0)
+        up.SetCoefficient(frequency, -scale)
         down = solver.Constraint(previous.cycle_s, inf)
         down.SetCoefficient(change, 1.0)
-        down.SetCoefficient(cycle, 1.0)
+        down.SetCoefficient(frequency, scale)
 
     objective.SetMinimization()
     if solver.Solve() != pywraplp.Solver.OPTIMAL:
         return None
-    values = [g.solution_value() for g in greens]
+    u = frequency.solution_value()
+    values = [f.solution_value() / u for f in shares]
     timing = round_timing(junction, fit_greens(junction, values, sum(values)))
     return AdaptiveResult(timing, objective.Value(),
                           _binding(junction, timing, previous, smooth, smoothing))
 
 
-def _rho_cuts(key: tuple[tuple[int, float], ...], previous: Timing | None) -> tuple[float, ...]:
-    """Red fractions at which the uniform-delay cuts touch, for a set of serving phases."""
+def _red_cuts(key: tuple[tuple[int, float], ...], previous: Timing | None,
+              longest_cycle_s: float) -> tuple[float, ...]:
+    """Red times (s) at which the uniform-delay cuts touch, for a set of serving phases."""
     if previous is None:
-        return RHO_GRID
+        return tuple(rho * longest_cycle_s for rho in RHO_GRID)
     green = sum(previous.greens_s[i] * share for i, share in key)
     rho = 1.0 - green / previous.cycle_s
-    return tuple(sorted({min(max(rho + step, 0.02), 0.98) for step in RHO_STEPS}))
+    return tuple(sorted({min(max(rho + step, 0.02), 0.98) * previous.cycle_s
+                         for step in RHO_STEPS}))
 
 
 def _residual_queue(

@@ -126,3 +126,31 @@ def test_spilled_queue_raises_the_green() -> None:
     assert demand.spilled == frozenset({"A"})
     assert abs(start.greens_s[0] - start.greens_s[1]) <= 1
     assert timing.greens_s[0] >= timing.greens_s[1] + 3
+
+
+def test_cycle_grows_with_demand_up_to_saturation() -> None:
+    # Two 2-lane groups (2,600 PCU/h each): past a flow ratio sum of about 0.9 only the
+    # longest cycle comes near the demand, so the settled cycle must rise with demand and
+    # stay at the maximum, never fall back to the shortest one.
+    lanes = [pb.SignalGroup(id=g, lanes=2) for g in "AB"]
+    phases = [pb.PhaseTiming(id=f"p{g}", signal_group_ids=[g], min_green_s=10,
+                             max_green_s=60, yellow_s=3, all_red_s=2) for g in "AB"]
+    junction = junction_from_request(two_phase_request(
+        signal_groups=lanes, phases=phases, min_cycle_s=40, max_cycle_s=120))
+    settled = {}
+    for cars in (600, 900, 1080, 1140, 1200, 1320, 1500):
+        demand = demand_from_request(junction, report(A={"car": cars}, B={"car": cars}),
+                                     PcuFactors())
+        timing, cycles = None, []
+        for _ in range(12):
+            timing, *_ = adaptive_timing(junction, demand, timing)
+            cycles.append(timing.cycle_s)
+        assert max(cycles[-4:]) - min(cycles[-4:]) <= 2, (cars, cycles)
+        settled[cars] = timing.cycle_s
+        fixed, *_ = webster_timing(junction, demand)
+        assert expected_delay_s(junction, demand, timing) <= (
+            expected_delay_s(junction, demand, fixed) + 1.0), (cars, timing, fixed)
+    cycles = list(settled.values())
+    assert all(b >= a - 2 for a, b in zip(cycles, cycles[1:])), settled
+    assert settled[1200] == settled[1500] == 120, settled
+    assert settled[600] <= 50, settled
