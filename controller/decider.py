@@ -90,6 +90,7 @@ class GrpcDecider:
 
 
 def request_message(junction_id: str, request: DecisionRequest) -> pb.PhaseDecisionRequest:
+    served = {gid for phase in request.phases for gid in phase.group_ids}
     return pb.PhaseDecisionRequest(
         junction_id=junction_id,
         phases=[pb.PhaseTiming(id=str(i + 1), signal_group_ids=list(p.group_ids),
@@ -109,7 +110,9 @@ def request_message(junction_id: str, request: DecisionRequest) -> pb.PhaseDecis
             saturation_pcu_per_s=g.saturation_pcu_per_s, lanes=g.lanes,
             start_up_loss_s=g.start_up_loss_s,
             imminent_pcu=g.imminent_pcu if math.isfinite(g.imminent_pcu) else None)
-            for g in request.groups.values()],
+            # Groups no phase serves (links always red) are left out: the optimizer
+            # refuses observations it could not act on.
+            for g in request.groups.values() if g.id in served],
         interval_s=request.interval_s,
         max_red_s=request.max_red_s,
         horizon_s=request.horizon_s if request.horizon_s > 0 else -1.0,

@@ -360,6 +360,13 @@ def request_from_message(message) -> DecisionRequest:
         phases.append(PhaseBounds(tuple(ph.signal_group_ids), min_green, max_green,
                                   yellow, all_red, tuple(ph.permissive_signal_group_ids),
                                   phase_yields(ph, path)))
+    served = {gid for phase in phases for gid in phase.group_ids}
+    for i, gid in enumerate(groups):
+        if gid not in served:
+            # An observation no phase can act on is a caller's mistake (a misspelt id
+            # would otherwise drop a queue from the decision unseen).
+            raise RequestError(f"groups[{i}].signal_group_id",
+                               f"group {gid!r} is in no phase of this request")
     if message.current_phase >= len(phases):
         raise RequestError("current_phase", f"must index phases (0 to {len(phases) - 1}), "
                                             f"got {message.current_phase}")

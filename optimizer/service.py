@@ -149,6 +149,8 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
 
     async def request_corridor(self, request: pb.CorridorRequest) -> pb.CorridorResponse:
         identifier(request.corridor_id, "corridor_id")
+        if request.incident_id:
+            identifier(request.incident_id, "incident_id")
         if not request.steps:
             raise RequestError("steps", "must list at least one junction")
         finite(request.duration_s, "duration_s", strict=True, maximum=MAX_CORRIDOR_S)
@@ -283,7 +285,15 @@ async def _refusals(context, subject: str):
     try:
         yield
     except RequestError as error:
-        log.warning("refused request for %s: %s", subject, error)
+        log.warning("refused request for %s: %s", _loggable(subject), error)
         await context.abort(_STATUS[error.kind], str(error))
     except StoreUnavailable as error:
         await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+
+
+def _loggable(subject: str, limit: int = 64) -> str:
+    """A caller's identifier as it may appear in the log: refused ids are unchecked, and
+    one with a line break could forge a log line, a huge one flood the log."""
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                    for c in subject[:limit])
+    return shown + ("..." if len(subject) > limit else "")

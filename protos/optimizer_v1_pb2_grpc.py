@@ -99,7 +99,9 @@ class SignalOptimizerServicer:
 
     def DecidePhase(self, request, context):
         """Phase-decision mode: hold the running green or move on, answered from the request
-        alone (no registration, no state), so that any replica can answer it.
+        and any emergency corridor holding the junction (no registration, no history).
+        Replicas agree when they share their store (Redis); with in-memory stores, a
+        corridor granted by one replica is seen by that replica only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -270,3 +271,19 @@ def test_yield_pairs_cross_the_wire_and_bad_ones_name_the_field():
         with pytest.raises(RequestError) as refused:
             request_from_message(message)
         assert refused.value.field_path == field
+
+
+def test_an_observation_for_a_group_in_no_phase_is_refused_not_dropped():
+    req = t_junction(0, opposing_pcu=3.0)
+    message = request_message("T1", req)
+    message.groups.add(signal_group_id="zz", queue_pcu=100.0, red_s=500.0)
+    with pytest.raises(RequestError) as refused:
+        request_from_message(message)
+    assert refused.value.field_path == f"groups[{len(message.groups) - 1}].signal_group_id"
+    assert "'zz' is in no phase" in str(refused.value)
+    # The controller's own requests leave out groups that no phase serves.
+    stray = GroupState("never", queue_pcu=5.0, red_s=90.0)
+    with_stray = replace(req, groups={**req.groups, "never": stray})
+    sent = request_message("T1", with_stray)
+    assert "never" not in [g.signal_group_id for g in sent.groups]
+    assert decide(request_from_message(sent)) == decide(req)

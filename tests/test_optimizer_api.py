@@ -262,3 +262,24 @@ def test_every_plan_explains_its_inputs_objective_and_binding_bounds(optimizer) 
     webster = plans[pb.WEBSTER].explanation
     assert webster.objective == pytest.approx(3600 / (2 * 1300) + 120 / (2 * 1300), rel=1e-3)
     assert webster.binding and "longest cycle" in webster.binding[0]
+
+
+def test_corridor_incident_ids_are_checked_like_other_ids(stub) -> None:
+    stub.RegisterJunction(two_phase_request("api-corridor3"), timeout=5)
+    steps = [pb.CorridorStep(junction_id="api-corridor3", signal_group_id="A")]
+    for incident, message in (("x" * 100_000, "incident_id: must be at most"),
+                              ("INC-1\nCRITICAL forged", "incident_id: must hold printable")):
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.RequestCorridor(pb.CorridorRequest(corridor_id="amb-3", duration_s=60,
+                                                    incident_id=incident, steps=steps),
+                                 timeout=5)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert message in caught.value.details()
+
+
+def test_refused_ids_reach_the_log_escaped_and_cut_short() -> None:
+    from optimizer.service import _loggable
+
+    assert _loggable("J1\n2026-12-05 CRITICAL forged") == "J1\\n2026-12-05 CRITICAL forged"
+    assert _loggable("x" * 1_000_000) == "x" * 64 + "..."
+    assert _loggable("Ngã tư\r") == "Ngã tư\\r"
