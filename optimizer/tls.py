@@ -4,7 +4,7 @@ rule that a controller may read and write only its own junction.
 Identities travel in the certificate's subject alternative name as a URI:
 ``urn:nhip:controller:<junction id>`` for a junction's controller and
 ``urn:nhip:operator:<name>`` for operator tools (emergency corridors span junctions, so
-only operators may request them). The server requires a client certificate signed by
+only operators may request them; only a junction's own controller may register it). The server requires a client certificate signed by
 its authority; a controller whose identity does not match the junction it names gets
 PERMISSION_DENIED.
 
@@ -165,6 +165,11 @@ class Authorizer:
         if identity is None:
             return f"{action}: the client certificate names no Nhip identity"
         if identity.role == "operator":
+            if action == "register":
+                # A registration replaces the junction's layout and resets its plan
+                # history; only the controller that drives the junction knows the layout.
+                return (f"register: operator {identity.name!r} may not register junctions; "
+                        "each junction's own controller registers it")
             return None
         if action in ("corridor", "cancel_corridor"):
             return f"{action}: controller {identity.name!r} may not steer other junctions"

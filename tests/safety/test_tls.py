@@ -77,9 +77,17 @@ def test_only_operators_request_corridors(pki, tls_optimizer) -> None:
     with pytest.raises(grpc.RpcError) as raised:
         controller.RequestCorridor(corridor, timeout=5)
     assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    controller.RegisterJunction(two_phase_request("TP"), timeout=5)
     operator = _stub(tls_optimizer, client_credentials(pki, "operator", "operator"))
-    operator.RegisterJunction(two_phase_request("TP"), timeout=5)
     assert operator.RequestCorridor(corridor, timeout=5).active
+
+
+def test_only_a_junctions_controller_registers_it(pki, tls_optimizer) -> None:
+    operator = _stub(tls_optimizer, client_credentials(pki, "operator", "operator"))
+    with pytest.raises(grpc.RpcError) as raised:
+        operator.RegisterJunction(two_phase_request("TP"), timeout=5)
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "operator 'operator' may not register junctions" in raised.value.details()
 
 
 def test_no_certificate_or_a_foreign_authority_gets_no_link(pki, tls_optimizer,
