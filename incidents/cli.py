@@ -34,16 +34,35 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     verify.set_defaults(handler=_verify)
 
 
+def _load(path: Path):
+    """The dispatch configuration, or a one-line error naming the file and the field."""
+    import yaml
+
+    from incidents.config import load_config
+
+    try:
+        return load_config(path)
+    except OSError as error:
+        raise SystemExit(f"--config: cannot read {path} ({error.strerror or error})") \
+            from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise SystemExit(f"{path}: YAML syntax error{where}: {problem}") from None
+    except ValueError as error:
+        raise SystemExit(f"{path}: {error}") from None
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     import asyncio
     import dataclasses
     import signal
 
     from incidents.bus import open_bus
-    from incidents.config import load_config
     from incidents.dispatcher import Dispatcher
 
-    config = load_config(args.config)
+    config = _load(args.config)
     if args.consumer:
         config = dataclasses.replace(config, consumer=args.consumer)
     bus = open_bus(config.redis_url)
@@ -68,10 +87,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from incidents.bus import open_bus
-    from incidents.config import load_config
     from incidents.dispatcher import replay_dead_letters
 
-    config = load_config(args.config)
+    config = _load(args.config)
     count = replay_dead_letters(open_bus(config.redis_url), args.receiver)
     print(f"replayed {count} dead-lettered messages")
     return 0
@@ -80,7 +98,10 @@ def _replay(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from incidents.evidence import EvidenceStore
 
-    results = EvidenceStore(args.dir).verify()
+    try:
+        results = EvidenceStore.verify_existing(args.dir)
+    except OSError as error:
+        raise SystemExit(f"--dir: {error}") from None
     for name, result in results.items():
         state = "intact" if result.ok else (f"BROKEN at line {result.first_bad_line}: "
                                             f"{result.problem}")

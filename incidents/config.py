@@ -8,6 +8,7 @@ its host is a loopback address (for tests and the demo); everything else needs h
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,21 @@ import yaml
 from incidents.model import Category, EventType, IncidentEvent
 
 FORMATS = ("cap-xml", "json")
+
+# Bounds on the numbers in the file: (lowest, highest, whole numbers only). The upper
+# bounds are far above any sensible setting and catch typos (an extra zero or four) that
+# would otherwise leave a receiver unretried for days or open thousands of connections.
+# block_ms starts at 1 because Redis reads a 0 ms block as "wait forever".
+LIMITS: dict[str, tuple[float, float, bool]] = {
+    "timeout_s": (0.001, 300.0, False),
+    "max_attempts": (1, 100, True),
+    "backoff_initial_s": (0.001, 3600.0, False),
+    "backoff_max_s": (0.001, 86400.0, False),
+    "max_in_flight": (1, 256, True),
+    "claim_idle_s": (0.001, 86400.0, False),
+    "batch_size": (1, 10_000, True),
+    "block_ms": (1, 60_000, True),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +98,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> DispatchCo
     with path.open(encoding="utf-8") as handle:
         data = yaml.safe_load(handle)
     if not isinstance(data, dict):
-        msg = f"{path}: the dispatch configuration must be a mapping"
+        msg = "the dispatch configuration must be a mapping of settings"
         raise ValueError(msg)  # noqa: TRY004 (all configuration errors are ValueError)
     return config_from_dict(data, os.environ if environ is None else environ)
 
@@ -103,20 +119,47 @@ def config_from_dict(data: dict[str, Any], environ: dict[str, str]) -> DispatchC
             msg = f"receivers[{index}].name {receiver.name!r} is used twice"
             raise ValueError(msg)
         receivers[receiver.name] = receiver
-    routes = tuple(_route(raw, f"routes[{i}]", receivers)
-                   for i, raw in enumerate(data.get("routes") or []))
-    claim_idle_s = float(data.get("claim_idle_s", 60.0))
-    if claim_idle_s <= 0:
-        msg = "claim_idle_s must be positive"
+    raw_routes = data.get("routes") or []
+    if not isinstance(raw_routes, list):
+        msg = "routes must be a list"
         raise ValueError(msg)
+    routes = tuple(_route(raw, f"routes[{i}]", receivers) for i, raw in enumerate(raw_routes))
     return DispatchConfig(
         sender=sender, receivers=receivers, routes=routes or DEFAULT_ROUTES,
         redis_url=data.get("redis_url"), consumer=str(data.get("consumer", "dispatcher-1")),
-        claim_idle_s=claim_idle_s, batch_size=int(data.get("batch_size", 100)),
-        block_ms=int(data.get("block_ms", 500)))
+        claim_idle_s=_number(data, "claim_idle_s", 60.0, ""),
+        batch_size=_number(data, "batch_size", 100, ""),
+        block_ms=_number(data, "block_ms", 500, ""))
+
+
+def _number(raw: dict[str, Any], key: str, default: float, where: str) -> Any:
+    """``raw[key]`` checked against ``LIMITS``; the error names the field and the rule."""
+    low, high, whole = LIMITS[key]
+    value = raw.get(key, default)
+    name = f"{where}.{key}" if where else key
+    kind = "a whole number" if whole else "a number"
+    rule = f"{name} must be {kind} from {low:g} to {high:g}"
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    # YAML reads 'true' as a bool, which Python would quietly take for 1.
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        msg = f"{rule}, got {value!r}"
+        raise ValueError(msg)  # noqa: TRY004 (all configuration errors are ValueError)
+    value = number
+    if not math.isfinite(value) or not low <= value <= high or (whole and value != int(value)):
+        msg = f"{rule}, got {value!r}"
+        raise ValueError(msg)
+    return int(value) if whole else float(value)
 
 
 def _receiver(raw: dict[str, Any], where: str, environ: dict[str, str]) -> Receiver:
+    if not isinstance(raw, dict):
+        msg = f"{where} must be a mapping (name, url, secret_env, ...)"
+        raise ValueError(msg)  # noqa: TRY004 (all configuration errors are ValueError)
     name = raw.get("name")
     if not isinstance(name, str) or not name.isidentifier():
         msg = f"{where}.name must be a plain word (letters, digits, underscore)"
@@ -144,18 +187,22 @@ def _receiver(raw: dict[str, Any], where: str, environ: dict[str, str]) -> Recei
         raise ValueError(msg)
     receiver = Receiver(
         name=name, url=url, secret=environ[secret_env].encode(), format=fmt,
-        ca_file=raw.get("ca_file"), timeout_s=float(raw.get("timeout_s", 5.0)),
-        max_attempts=int(raw.get("max_attempts", 8)),
-        backoff_initial_s=float(raw.get("backoff_initial_s", 0.5)),
-        backoff_max_s=float(raw.get("backoff_max_s", 30.0)),
-        max_in_flight=int(raw.get("max_in_flight", 8)))
-    if receiver.max_attempts < 1 or receiver.timeout_s <= 0 or receiver.max_in_flight < 1:
-        msg = f"{where}: max_attempts, timeout_s and max_in_flight must be positive"
+        ca_file=raw.get("ca_file"), timeout_s=_number(raw, "timeout_s", 5.0, where),
+        max_attempts=_number(raw, "max_attempts", 8, where),
+        backoff_initial_s=_number(raw, "backoff_initial_s", 0.5, where),
+        backoff_max_s=_number(raw, "backoff_max_s", 30.0, where),
+        max_in_flight=_number(raw, "max_in_flight", 8, where))
+    if receiver.backoff_initial_s > receiver.backoff_max_s:
+        msg = (f"{where}.backoff_initial_s ({receiver.backoff_initial_s:g}) must not exceed "
+               f"backoff_max_s ({receiver.backoff_max_s:g})")
         raise ValueError(msg)
     return receiver
 
 
 def _route(raw: dict[str, Any], where: str, receivers: dict[str, Receiver]) -> Route:
+    if not isinstance(raw, dict):
+        msg = f"{where} must be a mapping (receiver, categories, ...)"
+        raise ValueError(msg)  # noqa: TRY004 (all configuration errors are ValueError)
     receiver = raw.get("receiver")
     if receiver not in receivers:
         msg = f"{where}.receiver {receiver!r} is not one of the configured receivers"

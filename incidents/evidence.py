@@ -111,6 +111,22 @@ class EvidenceStore:
     def verify(self) -> dict[str, Verification]:
         return {"violations": self.records.verify(), "access_log": self.access_log.verify()}
 
+    @staticmethod
+    def verify_existing(root: Path) -> dict[str, Verification]:
+        """Verifies the store at ``root`` without creating anything there; raises
+        FileNotFoundError when ``root`` is not an evidence store, so that a store that
+        was deleted or mistyped can never pass as an intact empty one."""
+        if not root.is_dir():
+            what = "is not a folder" if root.exists() else "does not exist"
+            msg = f"{root} {what}"
+            raise FileNotFoundError(msg)
+        parts = ("media", "violations.jsonl", "access.jsonl")
+        if not any((root / part).exists() for part in parts):
+            msg = f"{root} is not an evidence store (it has none of {', '.join(parts)})"
+            raise FileNotFoundError(msg)
+        return {"violations": HashChainLedger(root / "violations.jsonl", create=False).verify(),
+                "access_log": HashChainLedger(root / "access.jsonl", create=False).verify()}
+
     def apply_retention(self, now: dt.datetime | None = None) -> dict[str, int]:
         """Deletes records and media older than the retention limit; returns counts."""
         now = now or dt.datetime.now(dt.UTC)

@@ -38,10 +38,13 @@ def _digest(prev: str, record: dict[str, Any]) -> str:
 
 
 class HashChainLedger:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, create: bool = True) -> None:
+        """``create=False`` opens the ledger for reading only: no folder is made, so
+        checking a store that is gone cannot bring an empty one into being."""
         self.path = path
         self.anchor_path = path.with_suffix(path.suffix + ".anchor")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._last = self._read_last_hash()
 

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from nhip.validate import parse_jobs
+
 log = logging.getLogger("nhip.demo")
 
 CONTROLLERS = ("fixed", "actuated", "adaptive", "realtime")
@@ -47,8 +49,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--controllers", default=",".join(CONTROLLERS),
                         help="comma-separated subset of: fixed, actuated, adaptive, realtime, "
                              "program")
-    parser.add_argument("--jobs", type=_jobs, default=0,
-                        help="parallel simulations (default: one per controller)")
+    # The same rule as 'nhip validate --jobs'; leaving the flag out gives one run per
+    # controller.
+    parser.add_argument("--jobs", type=parse_jobs, default=None,
+                        help="parallel simulations, 1 to 64 (default: one per controller)")
     parser.add_argument("--gui", action="store_true",
                         help="watch the adaptive run in sumo-gui (uses traci; one run only)")
     parser.set_defaults(handler=run_demo)
@@ -72,20 +76,15 @@ def _seed(text: str) -> int:
     return value
 
 
-def _jobs(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 64 (0: one per controller), "
-                                         f"got {text}")
-    return value
-
-
 def run_demo(args: argparse.Namespace) -> int:
     from sumo_networks import scenario
 
     chosen = tuple(dict.fromkeys(c.strip() for c in args.controllers.split(",") if c.strip()))
     unknown = set(chosen) - set(LABELS)
-    if unknown or not chosen:
+    if not chosen:
+        raise SystemExit(f"--controllers: give at least one controller; pick from "
+                         f"{', '.join(LABELS)}")
+    if unknown:
         raise SystemExit(f"--controllers: unknown {sorted(unknown)}; pick from {sorted(LABELS)}")
     if args.gui:
         if not os.environ.get("DISPLAY"):

@@ -59,7 +59,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", default="1",
                         help="comma-separated seeds, e.g. 1,2,3; default: 1")
     parser.add_argument("--out", type=Path, help="write results.json and report.html here")
-    parser.add_argument("--jobs", type=_jobs, default=2, help="parallel simulations; default 2")
+    parser.add_argument("--jobs", type=parse_jobs, default=2,
+                        help="parallel simulations, 1 to 64; default 2")
     parser.add_argument("--right-on-red", type=Path, metavar="FILE",
                         help="JSON right-turn-on-red signs per junction, movement and "
                              "class (controller/right_on_red.py); default: none")
@@ -77,8 +78,12 @@ def _time(text: str) -> float:
     return value
 
 
-def _jobs(text: str) -> int:
-    value = int(text)
+def parse_jobs(text: str) -> int:
+    """``--jobs`` of validate and demo: 1 to 64 parallel simulations."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
     if not 1 <= value <= 64:
         raise argparse.ArgumentTypeError(f"must be between 1 and 64, got {text}")
     return value
@@ -125,7 +130,10 @@ def _check_signs(signs: tuple, cases: list) -> None:
 def parse_controllers(text: str) -> list[str]:
     chosen = list(dict.fromkeys(c.strip() for c in text.split(",") if c.strip()))
     unknown = [c for c in chosen if c not in CONTROLLERS]
-    if unknown or not chosen:
+    if not chosen:
+        raise SystemExit(f"--controllers: give at least one controller; pick from "
+                         f"{', '.join(CONTROLLERS)}")
+    if unknown:
         raise SystemExit(f"--controllers: unknown {unknown}; pick from {', '.join(CONTROLLERS)}")
     return chosen
 
@@ -182,7 +190,7 @@ def _validate(args: argparse.Namespace, controllers: list[str], seeds: list[int]
         print(f"{len(cases)} scenario(s) x {len(controllers)} controller(s) x {len(seeds)} "
               f"seed(s) = {len(jobs)} runs", flush=True)
         runs = run_parallel(jobs, max(1, args.jobs))
-    failed = {key: run["error"] for key, run in runs.items() if "error" in run}
+    failed = {key: _explain(run["error"]) for key, run in runs.items() if "error" in run}
     for (case, name, seed), error in failed.items():
         print(f"error: {case} under {name}, seed {seed}: {error}", flush=True)
     runs = {key: run for key, run in runs.items() if key not in failed}
@@ -216,6 +224,52 @@ def _validate(args: argparse.Namespace, controllers: list[str], seeds: list[int]
     return 0
 
 
+def check_xml(path: Path, flag: str, root: str | None = None) -> None:
+    """Refuses a file that is not well-formed XML (or whose root element is not
+    ``root``), naming the flag, the file and the place.
+
+    SUMO does not report some malformed files: it crashes on them (a truncated or
+    mis-nested net kills the simulation process with a segmentation fault and no
+    message), so every input is read once here, before any run starts."""
+    import gzip
+    from xml.parsers import expat
+
+    parser = expat.ParserCreate()
+    roots: list[str] = []
+
+    def start(name: str, _attributes: dict) -> None:
+        if not roots:
+            roots.append(name)
+
+    parser.StartElementHandler = start
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+    except expat.ExpatError as error:
+        raise SystemExit(f"{flag}: {path} is not well-formed XML: "
+                         f"{expat.ErrorString(error.code)} at line {error.lineno}, "
+                         f"column {error.offset + 1}") from None
+    except (OSError, EOFError) as error:
+        raise SystemExit(f"{flag}: cannot read {path} ({error})") from None
+    if root is not None and roots != [root]:
+        found = f"<{roots[0]}>" if roots else "no element"
+        raise SystemExit(f"{flag}: {path} is not a SUMO {root} file (its root is {found}, "
+                         f"not <{root}>)")
+
+
+def _explain(error: str) -> str:
+    """A run's error, with a process that died unannounced put in words a user can act on."""
+    if error.startswith("BrokenProcessPool"):
+        # SUMO crashes rather than reporting some broken inputs, taking its process along.
+        return ("the simulation process died without a message (SUMO crashed); check "
+                "that the network, routes and additional files load in 'sumo -n NET -r "
+                "ROUTES'")
+    return error
+
+
 class _Case:
     """One network with its demand: a suite scenario, or a user's network and routes."""
 
@@ -246,6 +300,11 @@ def _cases(args: argparse.Namespace, workdir: Path) -> list[_Case]:
         for path in [args.net, *routes, *args.additional]:
             if not path.exists():
                 raise SystemExit(f"{path}: no such file")
+        check_xml(args.net, "--net", "net")
+        for path in routes:
+            check_xml(path, "--routes")
+        for path in args.additional:
+            check_xml(path, "--additional")
         end = args.end if args.end is not None else args.begin + 3600.0
         if end <= args.begin:
             raise SystemExit(f"--end: must be after --begin ({args.begin:g}), got {end:g}")

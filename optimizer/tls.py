@@ -67,9 +67,13 @@ def _check_name(kind: str, name: str) -> None:
 
 
 def make_test_pki(out: Path, controllers: list[str], operators: list[str] = ("operator",),
-                  days: int = DEFAULT_DAYS) -> dict[str, Path]:
+                  days: int = DEFAULT_DAYS, authority=None) -> dict[str, Path]:
     """Writes ca.pem/ca.key, server.pem/.key and one certificate and key per identity
-    (controller-<id>.pem, operator-<name>.pem). Returns the files by name."""
+    (controller-<id>.pem, operator-<name>.pem). Returns the files by name.
+
+    ``authority``, a (certificate, private key) pair, signs the new certificates instead
+    of a new authority; ca.pem and ca.key are then left as they are, and no certificate
+    outlives the authority."""
     for name in controllers:
         _check_name("controllers", name)
     for name in operators:
@@ -78,19 +82,25 @@ def make_test_pki(out: Path, controllers: list[str], operators: list[str] = ("op
         raise ValueError(f"days: must be positive, got {days}")
     out.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.timezone.utc)
-    ca_key = _key()
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Nhip test authority")])
-    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5))
-               .not_valid_after(now + dt.timedelta(days=days))
-               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-               .add_extension(x509.KeyUsage(False, False, False, False, False, True, True,
-                                            False, False), critical=True)
-               .sign(ca_key, hashes.SHA256()))
+    not_after = now + dt.timedelta(days=days)
     files = {"ca": out / "ca.pem", "ca_key": out / "ca.key"}
-    _write(files["ca"], ca_cert.public_bytes(serialization.Encoding.PEM))
-    _write(files["ca_key"], _pem_key(ca_key), secret=True)
+    if authority is None:
+        ca_key = _key()
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Nhip test authority")])
+        ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+                   .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=5))
+                   .not_valid_after(not_after)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                   .add_extension(x509.KeyUsage(False, False, False, False, False, True, True,
+                                                False, False), critical=True)
+                   .sign(ca_key, hashes.SHA256()))
+        _write(files["ca"], ca_cert.public_bytes(serialization.Encoding.PEM))
+        _write(files["ca_key"], _pem_key(ca_key), secret=True)
+    else:
+        ca_cert, ca_key = authority
+        not_after = min(not_after, ca_cert.not_valid_after_utc)
+    ca_name = ca_cert.subject
 
     def issue(stem: str, common_name: str, names: list[x509.GeneralName], server: bool):
         key = _key()
@@ -101,7 +111,7 @@ def make_test_pki(out: Path, controllers: list[str], operators: list[str] = ("op
                 .issuer_name(ca_name).public_key(key.public_key())
                 .serial_number(x509.random_serial_number())
                 .not_valid_before(now - dt.timedelta(minutes=5))
-                .not_valid_after(now + dt.timedelta(days=days))
+                .not_valid_after(not_after)
                 .add_extension(x509.SubjectAlternativeName(names), critical=False)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                 .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)

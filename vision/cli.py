@@ -8,6 +8,39 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+# Beyond these a value is a typo: no camera delivers 1,000 frames per second, and a
+# billion frames is over a year of 25 fps video.
+MAX_FPS = 1000.0
+MAX_FRAMES = 1_000_000_000
+
+
+def _fps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of frames per second, "
+                                         f"got {text!r}") from None
+    # 'not low < value <= high' also refuses NaN, which compares false with everything.
+    if not 0 < value <= MAX_FPS:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_FPS:g}, "
+                                         f"got {text}")
+    return value
+
+
+def _whole(low: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number of {what}, "
+                                             f"got {text!r}") from None
+        if not low <= value <= MAX_FRAMES:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {MAX_FRAMES}, "
+                                             f"got {text}")
+        return value
+
+    return parse
+
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     count = subparsers.add_parser(
@@ -22,9 +55,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     count.add_argument("--out", required=True, type=Path, help="output folder")
     count.add_argument(
         "--fps",
-        type=float,
+        type=_fps,
         default=None,
-        help="process at most this many frames per second (default: all)",
+        help=f"process at most this many frames per second, more than 0 and at most "
+        f"{MAX_FPS:g} (default: all)",
     )
     count.add_argument(
         "--backend",
@@ -37,7 +71,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
         action="store_true",
         help="also write DIR/annotated.mp4 (stores frames: use for set-up only)",
     )
-    count.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    count.add_argument(
+        "--max-frames",
+        type=_whole(1, "frames"),
+        default=None,
+        help="stop after N frames (at least 1)",
+    )
     count.add_argument(
         "--optimizer",
         default=None,
@@ -56,7 +95,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     draw.add_argument("video", help="video file, stream URL or still image")
     draw.add_argument("--camera", required=True, type=Path, help="camera YAML file")
     draw.add_argument("--out", required=True, type=Path, help="PNG file to write")
-    draw.add_argument("--frame", type=int, default=0, help="frame index to draw on")
+    draw.add_argument(
+        "--frame",
+        type=_whole(0, "frames"),
+        default=0,
+        help="frame index to draw on, from 0 (default 0)",
+    )
     draw.set_defaults(handler=_draw)
 
 
@@ -66,15 +110,15 @@ def _count(args: argparse.Namespace) -> int:
     from vision.errors import VisionError
     from vision.pipeline import count_video, write_counts
 
+    sender = None
     try:
         camera = load_camera(args.camera)
         callbacks = []
-        sender = None
         if args.optimizer:
             from vision.feed import OptimizerFeed
 
             sender = OptimizerFeed(args.optimizer, camera)
-            callbacks.append(sender.send)
+            callbacks.append(sender.deliver)
         backend = None
         if args.backend:
             from vision.video import VideoSource
@@ -90,15 +134,19 @@ def _count(args: argparse.Namespace) -> int:
             on_interval=callbacks,
             max_frames=args.max_frames,
         )
-        if sender is not None:
-            sender.close()
     except VisionError as exc:
         logger.error("%s", exc)
         return 2
+    finally:
+        if sender is not None:
+            sender.close()
     path = write_counts(run, args.out)
     totals = run.line_totals()
     summary = ", ".join(f"{line}: {sum(c.values())}" for line, c in sorted(totals.items()))
     print(f"wrote {path} ({summary or 'no crossings'})")
+    if sender is not None:
+        print(f"optimizer at {args.optimizer}: {sender.delivered} of "
+              f"{sender.delivered + sender.failed} intervals delivered")
     return 0
 
 

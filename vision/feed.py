@@ -4,6 +4,11 @@ Lanes are grouped by their ``signal_group_id``: counts add up, the queue is the 
 the group's lanes and the occupancy is the mean over its lanes that have a virtual loop. The
 message is the optimizer's own ``PlanRequest``, so a camera can stand in for simulated
 detectors with no change on the optimizer's side.
+
+The camera knows the junction's lanes but not its phases and their timings, so it cannot
+register the junction: the junction's controller does that. ``deliver`` never stops the
+count: a refused or lost report is logged once per outage (again only when the reason
+changes) and the count goes on, so the counts are kept whatever the optimizer does.
 """
 
 from __future__ import annotations
@@ -74,6 +79,11 @@ class OptimizerFeed:
         self._channel = grpc.insecure_channel(target)
         self._stub = pb_grpc.SignalOptimizerStub(self._channel)
         self.plans: list[pb.Plan] = []
+        self.delivered = 0
+        self.failed = 0
+        # The status code of the outage in progress; None while the optimizer answers.
+        self._outage: grpc.StatusCode | None = None
+        self._outage_failures = 0
 
     def send(self, report: IntervalReport) -> pb.Plan:
         request = plan_request(self.camera, report)
@@ -97,5 +107,51 @@ class OptimizerFeed:
         self.plans.append(plan)
         return plan
 
+    def deliver(self, report: IntervalReport) -> pb.Plan | None:
+        """Sends like ``send`` but never raises: an interval the optimizer does not take
+        is logged (once per outage) and skipped, and counting goes on."""
+        try:
+            plan = self.send(report)
+        except VisionError as error:
+            self.failed += 1
+            self._outage_failures += 1
+            cause = error.__cause__
+            code = cause.code() if isinstance(cause, grpc.RpcError) else None
+            if self._outage_failures == 1 or code != self._outage:
+                logger.warning("%s; %s", error, _advice(code, self._junction_id()))
+            self._outage = code
+            return None
+        if self._outage_failures:
+            logger.info(
+                "optimizer at %s takes camera %s's reports again, after %d lost interval(s)",
+                self.target,
+                self.camera.camera_id,
+                self._outage_failures,
+            )
+        self._outage, self._outage_failures = None, 0
+        self.delivered += 1
+        return plan
+
+    def _junction_id(self) -> str:
+        return self.camera.junction_id or self.camera.camera_id
+
     def close(self) -> None:
         self._channel.close()
+
+
+def _advice(code: grpc.StatusCode | None, junction_id: str) -> str:
+    """What the operator can do about a failed report."""
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        return (
+            f"the junction's controller must register {junction_id!r} with the optimizer "
+            "(the camera does not know its phases); counting goes on, and reports reach "
+            "the optimizer once it is registered"
+        )
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return (
+            "check that the camera's junction_id and signal_group_id values match the "
+            "junction registered at the optimizer; counting goes on"
+        )
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return "check that the optimizer runs at that address; counting goes on"
+    return "counting goes on without the optimizer until it takes reports again"

@@ -71,7 +71,9 @@ def test_configured_routes_replace_the_defaults() -> None:
                  id="secret-not-set"),
     pytest.param({"format": "xml"}, r"receivers\[0\].format 'xml'", id="bad-format"),
     pytest.param({"name": "police office"}, r"receivers\[0\].name", id="bad-name"),
-    pytest.param({"max_attempts": 0}, "must be positive", id="no-attempts"),
+    pytest.param({"max_attempts": 0},
+                 r"receivers\[0\].max_attempts must be a whole number from 1 to 100, got 0",
+                 id="no-attempts"),
 ])
 def test_bad_receivers_are_refused_with_the_field_named(change: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

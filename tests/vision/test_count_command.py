@@ -251,3 +251,89 @@ def test_http_stream_is_counted_like_the_file(real_clip: Path, tmp_path: Path) -
     assert code == 0
     assert crossings("stream") == crossings("file")
     assert len(crossings("file")) >= 5
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fps", "nan"], "argument --fps: must be more than 0 and at most 1000, got nan"),
+        (["--fps", "inf"], "argument --fps: must be more than 0 and at most 1000, got inf"),
+        (["--fps", "0"], "argument --fps: must be more than 0 and at most 1000, got 0"),
+        (["--max-frames", "-5"], "argument --max-frames: must be between 1 and"),
+        (["--max-frames", "0"], "argument --max-frames: must be between 1 and"),
+    ],
+)
+def test_count_refuses_bad_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    """Out-of-range numbers are flag errors, before any video is opened."""
+    with pytest.raises(SystemExit) as raised:
+        main(["count", "any.mp4", "--camera", str(EXPRESSWAY), "--out", str(tmp_path), *args])
+
+    assert raised.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "counts.json").exists()
+
+
+def test_camera_draw_refuses_a_negative_frame(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(
+            [
+                "camera", "draw", "any.mp4", "--camera", str(EXPRESSWAY),
+                "--out", str(tmp_path / "setup.png"), "--frame", "-1",
+            ]
+        )
+
+    assert raised.value.code == 2
+    assert "argument --frame: must be between 0 and" in capsys.readouterr().err
+    assert not (tmp_path / "setup.png").exists()
+
+
+def test_counts_are_written_when_the_optimizer_refuses_every_report(
+    synthetic_video: tuple[Path, dict[str, Any]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Against a fresh optimizer, where no controller has registered the junction yet."""
+    import asyncio
+    import threading
+
+    from optimizer.server import start_server
+
+    video, _ = synthetic_video
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server, port = asyncio.run_coroutine_threadsafe(
+        start_server("127.0.0.1", 0), loop
+    ).result(timeout=20)
+    caplog.set_level("INFO", logger="vision.feed")
+    try:
+        code = main(
+            [
+                "count", str(video), "--camera", str(EXPRESSWAY), "--out", str(tmp_path),
+                "--optimizer", f"127.0.0.1:{port}",
+            ]
+        )
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(timeout=20)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+
+    assert code == 0
+    counts = json.loads((tmp_path / "counts.json").read_text())
+    intervals = len(counts["intervals"])
+    assert intervals == 9  # a 90 s video in the camera's 10 s intervals
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and r.name == "vision.feed"
+    ]
+    assert len(warnings) == 1
+    assert "'expressway-demo' is not registered" in warnings[0]
+    assert "the junction's controller must register 'expressway-demo'" in warnings[0]
+    out = capsys.readouterr().out
+    assert f"0 of {intervals} intervals delivered" in out

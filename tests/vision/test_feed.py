@@ -183,3 +183,60 @@ def test_unreachable_optimizer_is_a_clear_error() -> None:
     with pytest.raises(VisionError, match=r"optimizer at 127\.0\.0\.1:9 refused .* interval 3"):
         feed.send(_report(camera))
     feed.close()
+
+
+class FlakyOptimizer(RecordingOptimizer):
+    """Refuses the first ``refusals`` reports as an optimizer that lost the junction does."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+
+    async def ComputePlan(self, request: pb.PlanRequest, context: Any) -> pb.Plan:
+        if self.refusals > 0:
+            self.refusals -= 1
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"junction {request.junction_id!r} is not registered; "
+                "call RegisterJunction first",
+            )
+        return await super().ComputePlan(request, context)
+
+
+def test_an_outage_is_logged_once_and_the_feed_carries_on(
+    loop_thread: _LoopThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Refused reports are skipped, not raised; one warning per outage, then a recovery."""
+    servicer = FlakyOptimizer(refusals=3)
+    server, port = _serve(loop_thread, servicer)
+    camera = camera_config()
+    feed = OptimizerFeed(f"127.0.0.1:{port}", camera)
+    caplog.set_level("INFO", logger="vision.feed")
+    try:
+        plans = [feed.deliver(_report(camera)) for _ in range(5)]
+    finally:
+        feed.close()
+        loop_thread.run(server.stop(0))
+
+    assert [plan is None for plan in plans] == [True, True, True, False, False]
+    assert (feed.delivered, feed.failed) == (2, 3)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "FAILED_PRECONDITION junction 'synthetic' is not registered" in warnings[0]
+    assert "the junction's controller must register 'synthetic'" in warnings[0]
+    assert any("after 3 lost interval(s)" in r.getMessage() for r in caplog.records)
+
+
+def test_a_new_kind_of_failure_is_logged_again(caplog: pytest.LogCaptureFixture) -> None:
+    """While the optimizer stays away the warning is not repeated for every interval."""
+    camera = camera_config()
+    feed = OptimizerFeed("127.0.0.1:9", camera, timeout_s=0.5)
+    caplog.set_level("INFO", logger="vision.feed")
+
+    assert [feed.deliver(_report(camera)) for _ in range(3)] == [None, None, None]
+    feed.close()
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "UNAVAILABLE" in warnings[0]
+    assert "check that the optimizer runs at that address" in warnings[0]
