@@ -283,3 +283,48 @@ def test_refused_ids_reach_the_log_escaped_and_cut_short() -> None:
     assert _loggable("J1\n2026-12-05 CRITICAL forged") == "J1\\n2026-12-05 CRITICAL forged"
     assert _loggable("x" * 1_000_000) == "x" * 64 + "..."
     assert _loggable("Ngã tư\r") == "Ngã tư\\r"
+
+
+def test_a_refused_request_is_freed_at_once() -> None:
+    # The optimizer tunes its collector for latency, so a request kept alive by a
+    # reference cycle stays in memory long after its refusal: with 4 MB ids, one such
+    # leak took a served optimizer from 78 MB to 4 GB. Refused requests must be freed
+    # by reference counting alone, with the collector off.
+    import asyncio
+    import gc
+
+    from optimizer.server import start_server
+
+    def live_requests(*ours) -> int:
+        """Registration requests alive, other than the client's own."""
+        return sum(type(o).__name__ == "RegisterJunctionRequest"
+                   and not any(o is mine for mine in ours) for o in gc.get_objects())
+
+    async def refuse_four() -> list:
+        server, port = await start_server("127.0.0.1", 0)
+        # The last names an unknown group, refused deeper in the checks.
+        sent = [two_phase_request(bad) for bad in ("J" * 500, "J1\nforged", "")] + [
+            two_phase_request("J2", phases=[pb.PhaseTiming(id="p", signal_group_ids=["Z"])])]
+        codes = []
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.SignalOptimizerStub(channel)
+                for request in sent:
+                    try:
+                        await stub.RegisterJunction(request, timeout=5)
+                    except grpc.aio.AioRpcError as error:
+                        codes.append(error.code())
+                await asyncio.sleep(0.1)
+                codes.append(live_requests(*sent))
+        finally:
+            await server.stop(0)
+        return codes
+
+    gc.collect()
+    gc.disable()
+    try:
+        codes = asyncio.run(refuse_four())
+    finally:
+        gc.enable()
+    assert codes[:4] == [grpc.StatusCode.INVALID_ARGUMENT] * 4
+    assert codes[4] == 0
