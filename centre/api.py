@@ -3,8 +3,12 @@
 Every route needs a token (``Authorization: Bearer ...`` or the session cookie set by
 ``POST /api/session``) whose role grants the route's permission. Refusals are plain:
 401 without a valid token, 403 naming the role and what it may not do, 404 for unknown
-ids, 409 for a change in the wrong state, 422 for malformed bodies and for plans that
-break a junction's safety rules (with the field and the rule).
+ids, 409 for a change in the wrong state, 413 for a body over the size limit (before it
+is parsed), 422 for malformed bodies and for plans that break a junction's safety rules
+(with the field and the rule). Refusals quote what was sent only as a short prefix.
+
+Tokens are long-lived API keys (see ``centre.auth``): logging out drops the session
+cookie in that browser and revokes nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 
 from centre import schemas
 from centre.auth import GRANTS, Permission, User
-from centre.desk import ChangeConflict, UnknownItem
+from centre.desk import SHOWN_CHARS, ChangeConflict, UnknownItem, shown
 from centre.preview import PreviewFailed, PreviewJob, run_preview
 from centre.safety import PlanRefused, Refusal, check_greens, released_conflicts
 from centre.service import Centre
@@ -67,10 +71,14 @@ def create_app(centre: Centre, manage_lifecycle: bool = True) -> FastAPI:
         openapi_tags=TAGS, lifespan=lifespan,
         responses={401: {"model": schemas.Problem, "description": "No valid token"},
                    403: {"model": schemas.Problem,
-                         "description": "The caller's role lacks the permission"}})
+                         "description": "The caller's role lacks the permission"},
+                   413: {"model": schemas.Problem,
+                         "description": "The request body is over the size limit"}})
     app.state.centre = centre
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _errors(app)
+    # Added before the metrics middleware, so it runs inside it and 413s are counted.
+    app.add_middleware(BodyLimit, max_bytes=centre.settings.max_body_bytes)
     _metrics_middleware(app, centre)
     _session_routes(app, centre)
     _junction_routes(app, centre)
@@ -78,6 +86,73 @@ def create_app(centre: Centre, manage_lifecycle: bool = True) -> FastAPI:
     _incident_routes(app, centre)
     _other_routes(app, centre)
     return app
+
+
+# Request size -----------------------------------------------------------------------
+
+class BodyTooLarge(HTTPException):
+    """Raised while the body is read; FastAPI passes an HTTPException on as it is."""
+
+
+class BodyLimit:
+    """Refuses a request body over ``max_bytes`` with 413 before anything parses it: at
+    once when Content-Length says so, and as soon as a chunked body passes the limit."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await self._refuse(scope, send, 400, "Content-Length is not a number")
+                return
+            if int(declared) > self.max_bytes:
+                await self._refuse(scope, send, 413, self._message(int(declared)))
+                return
+        received = 0
+        started = False
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(413, self._message(None))
+            return message
+
+        async def watched(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLarge:
+            # Normally answered by the app's HTTPException handler; this is for a body
+            # read where no handler stands between (a middleware, a streaming route).
+            if not started:
+                await self._refuse(scope, send, 413, self._message(None))
+
+    def _message(self, size: int | None) -> str:
+        if size is None:
+            return f"the request body is over the limit of {self.max_bytes} bytes"
+        return (f"the request body of {size} bytes is over the limit of "
+                f"{self.max_bytes} bytes")
+
+    async def _refuse(self, scope, send, status: int, message: str) -> None:
+        response = JSONResponse({"detail": message}, status_code=status,
+                                headers={"Connection": "close"})
+        await response(scope, _no_body, send)
+
+
+async def _no_body() -> dict:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 # Authentication ---------------------------------------------------------------------
@@ -123,6 +198,10 @@ def _errors(app: FastAPI) -> None:
             # A NaN or Infinity sent in would make the answer itself invalid JSON.
             if not _all_finite(error.get("input")):
                 del error["input"]
+            elif "input" in error:
+                error["input"] = _prefix(error["input"])
+            error["loc"] = [_prefix(part) if isinstance(part, str) else part
+                            for part in error.get("loc", ())]
             detail.append(error)
         return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
 
@@ -161,7 +240,8 @@ def _metrics_middleware(app: FastAPI, centre: Centre) -> None:
 
 def _user_out(user: User) -> dict[str, Any]:
     return {"name": user.name, "role": user.role.value,
-            "permissions": [p.name.lower() for p in Permission if user.may(p)]}
+            "permissions": [p.name.lower() for p in Permission if user.may(p)],
+            "junctions": None if user.junctions is None else sorted(user.junctions)}
 
 
 def _session_routes(app: FastAPI, centre: Centre) -> None:
@@ -179,6 +259,8 @@ def _session_routes(app: FastAPI, centre: Centre) -> None:
 
     @app.delete("/api/session", tags=["session"], status_code=204)
     def log_out(response: Response) -> Response:
+        """Drops this browser's session cookie. The token itself stays valid: tokens are
+        long-lived API keys, revoked by taking the user out of the users file."""
         response.delete_cookie(COOKIE)
         response.status_code = 204
         return response
@@ -240,8 +322,17 @@ def _junction_routes(app: FastAPI, centre: Centre) -> None:
         Signal groups shown green or yellow together although the junction's conflict
         matrix says they conflict are accepted (it is what the street shows) but raise
         an alarm: an ``alarm`` event on the stream, an error in the log, and
-        ``conflicts`` in the state and in this answer."""
+        ``conflicts`` in the state and in this answer.
+
+        ``signals`` must give every signal group of the junction and no other, as the
+        controller shows them all at every instant; a controller user that names the
+        junctions it serves may report only for those (403)."""
         layout = centre.desk.layout(junction_id)
+        if not user.serves(junction_id):
+            raise HTTPException(403, f"controller {user.name} does not serve junction "
+                                f"{junction_id} (it serves: "
+                                f"{', '.join(sorted(user.junctions or ())) or 'none'})")
+        _check_signals(junction_id, layout, body.signals)
         if body.phase_index >= len(layout.phases):
             raise PlanRefused([Refusal(("phase_index",), "phase_count",
                                        f"junction {junction_id} has {len(layout.phases)} "
@@ -267,6 +358,20 @@ def _junction_routes(app: FastAPI, centre: Centre) -> None:
                                 "message": f"{junction_id}: conflicting signal groups "
                                            f"released together: {shown}"})
         return {"status": "accepted", "conflicts": conflicts}
+
+
+def _check_signals(junction_id: str, layout, signals: dict[str, str]) -> None:
+    groups = [g.id for g in layout.groups]
+    refusals = [Refusal(("signals", _prefix(name)), "signal_group",
+                        f"junction {junction_id} has no signal group {shown(name)}")
+                for name in signals if name not in groups]
+    missing = [g for g in groups if g not in signals]
+    if missing:
+        refusals.append(Refusal(("signals",), "every_group",
+                                f"a report gives every signal group of junction "
+                                f"{junction_id}; missing: {', '.join(missing)}"))
+    if refusals:
+        raise PlanRefused(refusals)
 
 
 def _plan_routes(app: FastAPI, centre: Centre) -> None:
@@ -478,6 +583,15 @@ def _other_routes(app: FastAPI, centre: Centre) -> None:
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
         return FileResponse(STATIC / "index.html")
+
+
+def _prefix(value: Any) -> Any:
+    """A value sent in, as a refusal may quote it: whole when short, else the start of
+    its text with an ellipsis."""
+    text = value if isinstance(value, str) else json.dumps(jsonable_encoder(value))
+    if len(text) <= SHOWN_CHARS:
+        return value
+    return f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
 
 
 def _all_finite(value: Any) -> bool:

@@ -1,18 +1,26 @@
 """Who may do what: roles, bearer tokens and the permission each endpoint needs.
 
 Tokens are random strings handed to people once; the centre keeps only their SHA-256,
-so a leaked users file does not give anyone a working token.
+so a leaked users file does not give anyone a working token. Tokens are long-lived API
+keys: they do not expire, and logging out only drops the browser's session cookie (a
+copy of the token). A token is revoked by taking its user out of the users file and
+restarting the centre.
+
+A controller user may name the junctions it serves (``"junctions": ["TP"]``) and is then
+refused state reports for any other; without the list it may report for every junction.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+log = logging.getLogger("nhip.centre.auth")
 
 class Role(StrEnum):
     OPERATOR = "operator"
@@ -50,9 +58,14 @@ GRANTS: dict[Permission, frozenset[Role]] = {
 class User:
     name: str
     role: Role
+    # The junctions a controller reports for; None: every junction.
+    junctions: frozenset[str] | None = None
 
     def may(self, permission: Permission) -> bool:
         return self.role in GRANTS[permission]
+
+    def serves(self, junction_id: str) -> bool:
+        return self.junctions is None or junction_id in self.junctions
 
 
 def token_hash(token: str) -> str:
@@ -75,7 +88,8 @@ class UserDirectory:
 
     @classmethod
     def from_file(cls, path: Path) -> UserDirectory:
-        """Reads ``{"users": [{"name", "role", "token_sha256"}]}``."""
+        """Reads ``{"users": [{"name", "role", "token_sha256"}]}``, where a controller
+        may also have ``"junctions"``: the ids of the junctions it serves."""
         data = json.loads(path.read_text(encoding="utf-8"))
         users = {}
         for n, entry in enumerate(data.get("users", [])):
@@ -89,19 +103,41 @@ class UserDirectory:
             if len(digest) != 64:
                 msg = f"{path}: users[{n}].token_sha256 must be 64 hex digits"
                 raise ValueError(msg)
-            users[digest] = User(str(entry["name"]), role)
+            junctions = entry.get("junctions")
+            if junctions is not None:
+                if role != Role.CONTROLLER:
+                    msg = f"{path}: users[{n}].junctions is for the controller role only"
+                    raise ValueError(msg)
+                if not (isinstance(junctions, list)
+                        and all(isinstance(j, str) and j for j in junctions)):
+                    msg = f"{path}: users[{n}].junctions must be a list of junction ids"
+                    raise ValueError(msg)
+                junctions = frozenset(junctions)
+            elif role == Role.CONTROLLER:
+                log.warning("%s: controller %s lists no junctions and may report state "
+                            "for every junction; give it \"junctions\": [...] to limit it",
+                            path, entry["name"])
+            users[digest] = User(str(entry["name"]), role, junctions)
         return cls(users)
 
     @classmethod
-    def with_new_tokens(cls, people: dict[str, Role]) -> tuple[UserDirectory, dict[str, str]]:
-        """Fresh random tokens for ``people``; returns the directory and name -> token."""
+    def with_new_tokens(cls, people: dict[str, Role],
+                        junctions: dict[str, list[str]] | None = None,
+                        ) -> tuple[UserDirectory, dict[str, str]]:
+        """Fresh random tokens for ``people`` (controllers limited to ``junctions`` by
+        name where it lists them); returns the directory and name -> token."""
+        junctions = junctions or {}
         tokens = {name: secrets.token_urlsafe(24) for name in people}
-        users = {token_hash(tokens[name]): User(name, role) for name, role in people.items()}
+        users = {token_hash(tokens[name]): User(
+            name, role, frozenset(junctions[name]) if name in junctions else None)
+            for name, role in people.items()}
         return cls(users), tokens
 
     def write(self, path: Path, tokens: dict[str, str]) -> None:
         """Writes the users file (hashes only) for the people in ``tokens``."""
-        entries = [{"name": u.name, "role": u.role.value, "token_sha256": h}
+        entries = [{"name": u.name, "role": u.role.value, "token_sha256": h,
+                    **({"junctions": sorted(u.junctions)} if u.junctions is not None
+                       else {})}
                    for h, u in self._users.items() if u.name in tokens]
         path.write_text(json.dumps({"users": entries}, indent=2), encoding="utf-8")
 

@@ -5,6 +5,11 @@ A change is a manual plan, bounds, a time-of-day schedule, or a switch of mode
 change is approved as it is made, by that supervisor. Approved changes go to the field,
 which takes them at the junction's next cycle boundary and reports back, and the change
 is then marked applied with the simulated time it took effect.
+
+Each change records the configuration version it was proposed against. Approval
+refuses a change proposed against an older version (409): approving it would undo
+whatever was approved in between. Such a change stays pending, to be rejected and
+proposed again on what runs now.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from centre.safety import (
     Refusal,
     check_bounds,
     check_greens,
+    check_running_plans,
     check_schedule,
     entry_in_force,
 )
@@ -48,6 +54,17 @@ class FieldJunction:
     layout: JunctionLayout
     # Signal group pairs that must never be released together (empty: not known).
     conflicting_groups: frozenset[tuple[str, str]] = frozenset()
+
+
+# Ids and names sent in are quoted back in refusals only this far.
+SHOWN_CHARS = 64
+
+
+def shown(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters with its length said."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def _now() -> str:
@@ -83,7 +100,7 @@ class PlanDesk:
         try:
             return self.junctions[junction_id].layout
         except KeyError:
-            raise UnknownItem(f"no junction {junction_id!r}") from None
+            raise UnknownItem(f"no junction {shown(junction_id)}") from None
 
     # Proposals -----------------------------------------------------------------------
 
@@ -97,6 +114,7 @@ class PlanDesk:
         change = {
             "id": change_id, "junction_id": junction_id, "kind": kind, "origin": origin,
             "payload": checked, "note": note, "status": "pending",
+            "config_version": int(current.get("version", 0)),
             "proposed_by": user.name, "proposed_role": user.role.value,
             "proposed_at": _now(), "decided_by": None, "decided_at": None,
             "reason": "", "applied_at_sim_s": None, "applied_at": None,
@@ -118,6 +136,9 @@ class PlanDesk:
             return {"greens_s": check_greens(layout, list(payload["greens_s"]), bounds)}
         if kind == "bounds":
             new_bounds = check_bounds(layout, list(payload["phases"]))
+            # Bounds the running plan breaks would leave the field on a plan the centre
+            # refuses; the plan is changed first, through its own approval.
+            check_running_plans(layout, current, new_bounds)
             return {"bounds": [list(b) for b in new_bounds]}
         if kind == "schedule":
             return {"entries": check_schedule(layout, list(payload["entries"]), bounds)}
@@ -127,6 +148,8 @@ class PlanDesk:
                 raise ValueError(f"mode must be one of {', '.join(MODES)}")
             if mode == "schedule" and not current.get("schedule"):
                 raise ChangeConflict("no approved schedule to run; propose one first")
+            # Bounds approved while another mode ran may exclude the plan switched to.
+            check_running_plans(layout, {**current, "mode": mode}, bounds, ("mode",))
             return {"mode": mode}
         raise ValueError(f"kind must be one of {', '.join(KINDS)}")
 
@@ -140,8 +163,11 @@ class PlanDesk:
 
     def approve(self, user: User, change_id: int, note: str = "") -> dict[str, Any]:
         """Approves a pending change after checking it again: bounds or rules may have
-        changed since it was proposed. A change that no longer passes stays pending."""
-        self._recheck(self.change(change_id))
+        changed since it was proposed, and the configuration must still be the version
+        it was proposed against. A change that fails either stays pending."""
+        change = self.change(change_id)
+        self._recheck(change)
+        self._check_version(change)
         change = self._decide(user, change_id, "approved", note)
         junction_id = change["junction_id"]
         before = self.config(junction_id)
@@ -168,6 +194,20 @@ class PlanDesk:
                 [Refusal(r.field, r.rule, f"{r.message} (checked again against the "
                          "junction's current bounds and rules; the change stays pending)")
                  for r in exc.refusals], ("change", change["id"], "payload")) from exc
+
+    def _check_version(self, change: dict[str, Any]) -> None:
+        if change["status"] != "pending":
+            return  # _decide refuses it as not pending
+        now = int(self.config(change["junction_id"]).get("version", 0))
+        base = change.get("config_version")
+        if base == now:
+            return
+        against = ("an unrecorded version" if base is None else f"version {base}")
+        raise ChangeConflict(
+            f"plan change {change['id']} was proposed against {against} of junction "
+            f"{change['junction_id']}'s configuration; the junction is at version {now}, "
+            "and approving it would undo the changes approved since. It stays pending: "
+            "reject it and propose again")
 
     def reject(self, user: User, change_id: int, reason: str) -> dict[str, Any]:
         change = self._decide(user, change_id, "rejected", reason)

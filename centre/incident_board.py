@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from centre.auth import User
-from centre.desk import ChangeConflict, UnknownItem
+from centre.desk import ChangeConflict, UnknownItem, shown
 from centre.records import Records
 from incidents.bus import EVENTS_STREAM, BusUnavailable
 from incidents.messages import AlertMessage
@@ -91,7 +91,7 @@ class IncidentBoard:
 
         def ack(record: dict | None) -> dict:
             if record is None:
-                raise UnknownItem(f"no incident {incident_id!r}")
+                raise UnknownItem(f"no incident {shown(incident_id)}")
             if record["acknowledged_by"]:
                 raise ChangeConflict(f"incident {incident_id} was acknowledged by "
                                      f"{record['acknowledged_by']} already")

@@ -147,6 +147,39 @@ def check_bounds(layout: JunctionLayout,
     return bounds
 
 
+def check_running_plans(layout: JunctionLayout, config: dict[str, Any],
+                        bounds: list[tuple[float, float]] | None,
+                        field: tuple[str | int, ...] | None = None) -> None:
+    """The plans ``config`` runs in its mode (the manual greens, or every entry of the
+    schedule; none in adaptive mode, whose plans are held inside the bounds) must lie
+    inside ``bounds``; each green outside them is refused naming its phase, under
+    ``field`` or else under the bound it breaks (``phases[i].min_green_s``)."""
+    if bounds is None:
+        return
+    if config.get("mode") == "manual":
+        plans = [("the manual plan", config["greens_s"])]
+    elif config.get("mode") == "schedule":
+        plans = [(f"the schedule's {e['start']} plan", e["greens_s"])
+                 for e in config.get("schedule") or []]
+    else:
+        return
+    refusals = []
+    for i, (phase, (low, high)) in enumerate(zip(layout.phases, bounds)):
+        for name, greens in plans:
+            green = greens[i]
+            if low <= green <= high:
+                continue
+            side, limit = ("min_green_s", low) if green < low else ("max_green_s", high)
+            word = "minimum" if green < low else "maximum"
+            refusals.append(Refusal(
+                field or ("phases", i, side), "running_plan",
+                f"{name} ({config['mode']} mode) gives phase {phase.id} {green:g} s of "
+                f"green, outside the bounds' {word} {limit:g} s; propose a plan inside "
+                "the bounds first"))
+    if refusals:
+        raise PlanRefused(refusals)
+
+
 def check_schedule(layout: JunctionLayout, entries: list[dict[str, Any]],
                    bounds: list[tuple[float, float]] | None) -> list[dict[str, Any]]:
     """A day's plans by start time (HH:MM, local time); each plan passes check_greens."""

@@ -2,19 +2,22 @@
 
 Request bodies share ``Body``: numbers must be JSON numbers (no ``"30"``, no ``true``
 taken as 1) and finite (no NaN or Infinity, which Python's JSON reader accepts but no
-JSON consumer, the dashboard included, can read back).
+JSON consumer, the dashboard included, can read back). Every string and list has a
+maximum length, and the whole body a maximum size (``CentreSettings.max_body_bytes``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Note = Field("", max_length=500, description="Free text kept with the change and audit")
 Greens = Field(..., min_length=1, max_length=16,
                description="Green time per phase in phase order, whole seconds",
                examples=[[36, 6, 35]])
+# Signal group and approach ids as a field controller names them (SUMO edge ids).
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class Body(BaseModel):
@@ -30,6 +33,8 @@ class UserOut(BaseModel):
     name: str
     role: Literal["operator", "supervisor", "police", "controller", "admin"]
     permissions: list[str]
+    junctions: list[str] | None = Field(
+        None, description="The junctions a controller reports for; null: every junction")
 
 
 class PlanRequest(Body):
@@ -48,7 +53,8 @@ class BoundsRequest(Body):
 
 
 class ScheduleEntry(Body):
-    start: str = Field(..., description="Local time (UTC+7) the entry starts, HH:MM",
+    start: str = Field(..., max_length=16,
+                       description="Local time (UTC+7) the entry starts, HH:MM",
                        examples=["06:30"])
     greens_s: list[float] = Greens
 
@@ -88,8 +94,10 @@ class ControllerStateReport(Body):
     stage: Literal["green", "yellow", "all_red"]
     stage_elapsed_s: float = Field(..., ge=0)
     sim_time_s: float = Field(..., ge=0, description="Controller clock, seconds")
-    signals: dict[str, Literal["G", "y", "r"]] = Field(default_factory=dict)
-    queues_m: dict[str, float] = Field(default_factory=dict)
+    signals: dict[Name, Literal["G", "y", "r"]] = Field(
+        default_factory=dict, max_length=256,
+        description="Every signal group of the junction: G (green), y (yellow) or r (red)")
+    queues_m: dict[Name, float] = Field(default_factory=dict, max_length=256)
     delay_s: float | None = Field(None, ge=0)
 
 

@@ -46,6 +46,9 @@ class CentreSettings:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="nhip-centre-")))
     preview_timeout_s: float = 60.0
     publish_interval_s: float = 0.25
+    # Request bodies above this many bytes are refused (413) before they are parsed;
+    # the largest real body, a full day's schedule, is a few kilobytes.
+    max_body_bytes: int = 1 << 20
 
     @classmethod
     def from_env(cls, **overrides: Any) -> CentreSettings:
@@ -55,10 +58,15 @@ class CentreSettings:
             values["redis_url"] = os.environ["NHIP_REDIS_URL"]
         if os.environ.get("NHIP_FIELD_SPEED"):
             values["speed"] = float(os.environ["NHIP_FIELD_SPEED"])
+        if os.environ.get("NHIP_MAX_BODY_BYTES"):
+            values["max_body_bytes"] = int(os.environ["NHIP_MAX_BODY_BYTES"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         if not (math.isfinite(settings.speed) and 0 < settings.speed <= 100):
             raise ValueError(f"speed must be above 0 and at most 100, got {settings.speed}")
+        if settings.max_body_bytes < 1024:
+            raise ValueError("max_body_bytes (NHIP_MAX_BODY_BYTES) must be at least 1024, "
+                             f"got {settings.max_body_bytes}")
         return settings
 
 

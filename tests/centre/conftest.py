@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from centre.auth import DEFAULT_PEOPLE, UserDirectory
+from centre.auth import DEFAULT_PEOPLE, Role, UserDirectory
 from incidents.bus import MemoryBus
 
 # The field runs this many simulated seconds per second, so a cycle (about 50-90 s)
@@ -93,7 +93,14 @@ def start_centre(workdir: Path, optimizer_address: str | None, redis_url: str | 
 @pytest.fixture(scope="package")
 def live_centre(tmp_path_factory: pytest.TempPathFactory, optimizer):
     """One centre for the package's tests: real HTTP, field in SUMO, real optimizer."""
-    running, server = start_centre(tmp_path_factory.mktemp("centre"), optimizer.address)
+    workdir = tmp_path_factory.mktemp("centre")
+    # Besides one user per role, a controller that serves only another junction (CS1),
+    # read back from a users file as ``nhip serve --users`` reads it.
+    people = {**DEFAULT_PEOPLE, "controller-cs1": Role.CONTROLLER}
+    directory, tokens = UserDirectory.with_new_tokens(people, {"controller-cs1": ["CS1"]})
+    directory.write(workdir / "users.json", tokens)
+    users = UserDirectory.from_file(workdir / "users.json"), tokens
+    running, server = start_centre(workdir, optimizer.address, users=users)
     try:
         running.wait_for_state("TP")
         yield running

@@ -224,8 +224,12 @@ def test_incidents_from_the_bus_can_be_read_and_acknowledged(live_centre):
 
 
 def test_a_field_controller_can_report_state(live_centre):
+    with live_centre.client("operator") as client:
+        groups = [g["id"] for a in client.get("/api/junctions/TP").json()["approaches"]
+                  for g in a["groups"]]
+    signals = {**dict.fromkeys(groups, "r"), "NAQ_E2TP:through": "y"}
     report = {"phase_index": 2, "stage": "yellow", "stage_elapsed_s": 1.0, "sim_time_s": 5.0,
-              "signals": {"NAQ_E2TP:through": "y"}, "queues_m": {"NAQ_E2TP": 12.5}}
+              "signals": signals, "queues_m": {"NAQ_E2TP": 12.5}}
     with live_centre.client("controller") as controller:
         accepted = controller.post("/api/junctions/TP/state", json=report)
         bad = controller.post("/api/junctions/TP/state", json={**report, "phase_index": 9})

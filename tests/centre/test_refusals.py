@@ -10,6 +10,16 @@ import pytest
 TP_LIMITS = [{"min_green_s": 8, "max_green_s": 90}, {"min_green_s": 6, "max_green_s": 90},
              {"min_green_s": 8, "max_green_s": 90}]
 STATE = {"phase_index": 0, "stage": "green", "stage_elapsed_s": 1.0, "sim_time_s": 5.0}
+TP_GROUPS = [f"{approach}:{turn}"
+             for approach in ("DK_N2TP", "NAQ_E2TP", "DK_S2TP", "NAQ_W2TP")
+             for turn in ("right", "through", "left")]
+
+
+def _signals(**shown: str) -> dict[str, str]:
+    """Every TP group red but those given (``DK_S2TP__through="G"``)."""
+    signals = dict.fromkeys(TP_GROUPS, "r")
+    signals.update({name.replace("__", ":"): colour for name, colour in shown.items()})
+    return signals
 
 
 def _strict_json(text: str):
@@ -132,6 +142,9 @@ def test_approval_checks_an_old_change_against_the_bounds_now_in_force(live_cent
     with the safety rule it now breaks, and stays pending; nothing reaches the config."""
     with live_centre.client("supervisor") as supervisor:
         earlier_bounds = _tp(supervisor)["config"]["bounds"]
+        # In adaptive mode no manual plan runs that the narrowed bounds could exclude.
+        adaptive = supervisor.put("/api/junctions/TP/mode", json={"mode": "adaptive"})
+        assert adaptive.status_code == 200, adaptive.text
     with live_centre.client("operator") as operator:
         proposed = operator.put("/api/junctions/TP/plan", json={"greens_s": [30, 8, 30]})
     assert proposed.status_code == 200, proposed.text
@@ -169,10 +182,9 @@ def test_approval_checks_an_old_change_against_the_bounds_now_in_force(live_cent
 def test_a_report_of_conflicting_greens_raises_an_alarm(live_centre):
     """Two conflicting signal groups green together are accepted as what the street
     shows, but the answer, the state and an alarm event on the stream name them."""
-    clash = {**STATE, "signals": {"DK_S2TP:through": "G", "NAQ_E2TP:through": "G",
-                                  "DK_N2TP:left": "r"}}
+    clash = {**STATE, "signals": _signals(DK_S2TP__through="G", NAQ_E2TP__through="G")}
     # A left turn that yields to the opposing through movement is no conflict.
-    yielding = {**STATE, "signals": {"DK_S2TP:through": "G", "DK_N2TP:left": "G"}}
+    yielding = {**STATE, "signals": _signals(DK_S2TP__through="G", DK_N2TP__left="G")}
     alarms = []
     with live_centre.client("operator") as reader, \
             reader.stream("GET", "/api/stream") as stream, \
@@ -206,3 +218,58 @@ def test_audit_verify_names_the_store_it_read(live_centre):
         check = admin.get("/api/audit/verify").json()
     assert check["store"] == "memory"
     assert check["ok"] is True
+
+
+def test_approving_a_change_proposed_before_newer_approvals_is_refused(live_centre):
+    """A change proposed at one configuration version cannot be approved once another
+    change moved the junction on: 409 naming both versions, the change stays pending and
+    the newer plan keeps running."""
+    with live_centre.client("operator") as operator:
+        old = operator.put("/api/junctions/TP/plan", json={"greens_s": [30, 8, 30]}).json()
+    with live_centre.client("supervisor") as supervisor:
+        newer = supervisor.put("/api/junctions/TP/plan", json={"greens_s": [29, 8, 29]})
+        assert newer.json()["status"] == "approved", newer.text
+        config_before = _tp(supervisor)["config"]
+        response = supervisor.post(f"/api/plan-changes/{old['id']}/approve", json={})
+        config_after = _tp(supervisor)["config"]
+        pending = [c["id"] for c in supervisor.get("/api/plan-changes").json()]
+        supervisor.post(f"/api/plan-changes/{old['id']}/reject", json={"reason": "stale"})
+
+    assert old["config_version"] == config_before["version"] - 1
+    assert response.status_code == 409
+    detail = response.json()["detail"]
+    assert (f"proposed against version {old['config_version']} of junction TP's "
+            f"configuration; the junction is at version {config_before['version']}"
+            in detail)
+    assert "stays pending" in detail and "propose again" in detail
+    assert config_after == config_before
+    assert config_after["greens_s"] == [29.0, 8.0, 29.0]
+    assert old["id"] in pending
+
+
+def test_bounds_that_exclude_the_running_plan_are_refused(live_centre):
+    """Bounds the running manual plan breaks get 422 naming the phase and its green;
+    in adaptive mode they pass, and then a switch to that manual plan is refused."""
+    narrow = [{"min_green_s": 10, "max_green_s": 20}, *TP_LIMITS[1:]]
+    with live_centre.client("supervisor") as supervisor:
+        plan = supervisor.put("/api/junctions/TP/plan", json={"greens_s": [30, 8, 30]})
+        assert plan.json()["status"] == "approved", plan.text
+        config_before = _tp(supervisor)["config"]
+        refused = supervisor.put("/api/junctions/TP/bounds", json={"phases": narrow})
+        config_after = _tp(supervisor)["config"]
+        adaptive = supervisor.put("/api/junctions/TP/mode", json={"mode": "adaptive"})
+        in_adaptive = supervisor.put("/api/junctions/TP/bounds", json={"phases": narrow})
+        to_manual = supervisor.put("/api/junctions/TP/mode", json={"mode": "manual"})
+        supervisor.put("/api/junctions/TP/bounds", json={"phases": TP_LIMITS})
+
+    assert refused.status_code == 422
+    problem = refused.json()["detail"][0]
+    assert (problem["loc"], problem["type"]) == (["body", "phases", 0, "max_green_s"],
+                                                 "safety.running_plan")
+    assert "phase p0 30 s of green, outside the bounds' maximum 20 s" in problem["msg"]
+    assert config_after == config_before
+    assert adaptive.json()["status"] == "approved", adaptive.text
+    assert in_adaptive.json()["status"] == "approved", in_adaptive.text
+    assert to_manual.status_code == 422
+    problem = to_manual.json()["detail"][0]
+    assert (problem["loc"], problem["type"]) == (["body", "mode"], "safety.running_plan")
