@@ -7,6 +7,10 @@ the groups' positions survive a Redis restart too.
 
 ``MemoryBus`` has the same interface for the demo and for runs without Redis; it lives
 and dies with its process.
+
+Text that is not valid UTF-8 is read with surrogate escapes instead of failing the whole
+read, so one corrupt entry cannot stop a consumer: the dispatcher finds the escapes,
+dead-letters the entry as unreadable, and the dead letter keeps the original bytes.
 """
 
 from __future__ import annotations
@@ -50,7 +54,20 @@ class Bus(Protocol):
     def publish_many(self, stream: str, entries: list[dict[str, str]]) -> list[str]: ...
     def length(self, stream: str) -> int: ...
     def read_all(self, stream: str) -> list[Message]: ...
+    def pending_before(self, stream: str, group: str, entry_id: str) -> list[Message]: ...
+    def requeue(self, source: str, entry_id: str, target: str,
+                fields: dict[str, str]) -> str | None: ...
 
+
+# Moves an entry from one stream to another only if it is still in the first, so two
+# replays running at once cannot both publish it.
+_REQUEUE = """
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 1 then
+  return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+end
+return false
+"""
+PENDING_PAGE = 500
 
 # How long a "delivered" marker is kept; a repeat after this is left to the receiver's
 # own idempotency-key check.
@@ -63,8 +80,9 @@ class RedisBus:
     def __init__(self, url: str) -> None:
         self.url = url
         self._redis = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=10, socket_connect_timeout=2,
-            health_check_interval=5)
+            url, decode_responses=True, encoding_errors="surrogateescape",
+            socket_timeout=10, socket_connect_timeout=2, health_check_interval=5)
+        self._requeue = self._redis.register_script(_REQUEUE)
 
     def publish(self, stream: str, fields: dict[str, str]) -> str:
         with _unavailable(self.url):
@@ -165,6 +183,36 @@ class RedisBus:
         with _unavailable(self.url):
             return [(mid, fields) for mid, fields in self._redis.xrange(stream)]
 
+    def pending_before(self, stream: str, group: str, entry_id: str) -> list[Message]:
+        """Entries before ``entry_id`` that some consumer of ``group`` holds unacknowledged,
+        with their fields (entries deleted meanwhile are left out)."""
+        ids: list[str] = []
+        low = "-"
+        with _unavailable(self.url):
+            while True:
+                rows = self._redis.xpending_range(stream, group, min=low,
+                                                  max=f"({entry_id}", count=PENDING_PAGE)
+                ids.extend(str(row["message_id"]) for row in rows)
+                if len(rows) < PENDING_PAGE:
+                    break
+                low = f"({ids[-1]}"
+            if not ids:
+                return []
+            pipe = self._redis.pipeline(transaction=False)
+            for mid in ids:
+                pipe.xrange(stream, mid, mid, count=1)
+            found = pipe.execute()
+        return [entries[0] for entries in found if entries and entries[0][1]]
+
+    def requeue(self, source: str, entry_id: str, target: str,
+                fields: dict[str, str]) -> str | None:
+        """Deletes ``entry_id`` from ``source`` and publishes ``fields`` on ``target``, in
+        one step; None (and nothing published) when the entry is already gone."""
+        flat = [item for pair in fields.items() for item in pair]
+        with _unavailable(self.url):
+            added = self._requeue(keys=[source, target], args=[entry_id, *flat])
+        return None if added is None else str(added)
+
     def close(self) -> None:
         self._redis.close()
 
@@ -212,6 +260,7 @@ class MemoryBus:
         self._index: dict[str, dict[str, int]] = {}
         self._groups: dict[tuple[str, str], _Group] = {}
         self._delivered: set[tuple[str, str]] = set()
+        self._deleted: set[tuple[str, str]] = set()
         self._counter = itertools.count(1)
         self._changed = threading.Condition()
 
@@ -242,6 +291,7 @@ class MemoryBus:
                 self._changed.wait(left)
             batch = entries[state.next_index:state.next_index + count]
             state.next_index += len(batch)
+            batch = [m for m in batch if (stream, m[0]) not in self._deleted]
             now = time.monotonic()
             for message_id, _ in batch:
                 state.pending[message_id] = (consumer, now)
@@ -303,12 +353,29 @@ class MemoryBus:
         return [self.publish(stream, fields) for fields in entries]
 
     def length(self, stream: str) -> int:
-        with self._changed:
-            return len(self._streams.get(stream, []))
+        return len(self.read_all(stream))
 
     def read_all(self, stream: str) -> list[Message]:
         with self._changed:
-            return list(self._streams.get(stream, []))
+            return [m for m in self._streams.get(stream, [])
+                    if (stream, m[0]) not in self._deleted]
+
+    def pending_before(self, stream: str, group: str, entry_id: str) -> list[Message]:
+        with self._changed:
+            state = self._groups[(stream, group)]
+            index = self._index[stream]
+            before = sorted(index[mid] for mid in state.pending if index[mid] < index[entry_id])
+            return [self._streams[stream][i] for i in before
+                    if (stream, self._streams[stream][i][0]) not in self._deleted]
+
+    def requeue(self, source: str, entry_id: str, target: str,
+                fields: dict[str, str]) -> str | None:
+        with self._changed:
+            if entry_id not in self._index.get(source, {}) or (source, entry_id) in \
+                    self._deleted:
+                return None
+            self._deleted.add((source, entry_id))
+            return self.publish(target, fields)
 
     def close(self) -> None:
         return None

@@ -3,12 +3,24 @@
 Element names and their order follow CAP 1.2 (OASIS Standard, 1 July 2010), sections
 3.2.1 to 3.2.4. Times in <sent>, <onset> and <expires> are whole seconds, as the CAP
 DateTime rule requires; the detection time to the millisecond goes in a <parameter>.
+
+Content is checked before it is rendered, so nothing that is not valid CAP 1.2 goes
+out: ``Unrenderable`` (a ValueError, "<field>: <rule>") for a message id that cannot be
+an Idempotency-Key, a ``sent`` that is not a CAP DateTime, a detection time without a
+zone (naive times are refused, not guessed to be UTC: a local clock would be off by
+hours), a latitude outside [-90, 90] or longitude outside [-180, 180] or not finite, and
+text that is not valid Unicode (a lone surrogate). Characters that XML 1.0 cannot carry
+(C0 controls other than tab, newline and carriage return; U+FFFE, U+FFFF) are replaced
+with U+FFFD in XML and JSON alike, so both formats carry the same text.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import math
+import re
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -36,9 +48,87 @@ _URGENCY = {
 
 Tree = list[tuple[str, Any]]  # ordered (element name, text or subtree)
 
+# The message id travels as the Idempotency-Key header and inside <identifier>.
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_CAP_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+class Unrenderable(ValueError):
+    """The message cannot become valid CAP 1.2; the text names the field and the rule."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+
+
+def check(message: AlertMessage) -> None:
+    """Raises ``Unrenderable`` unless the message can be rendered as valid CAP 1.2."""
+    if not isinstance(message.message_id, str) or not _MESSAGE_ID.fullmatch(
+            message.message_id):
+        raise Unrenderable("message_id", "1 to 128 letters, digits, '.', '_' or '-'")
+    if not isinstance(message.sent, str) or not _CAP_DATETIME.fullmatch(message.sent):
+        raise Unrenderable("sent", "CAP DateTime with a numeric offset, whole seconds")
+    event = message.event
+    detected_at(event)
+    for name, low, high in (("latitude", -90, 90), ("longitude", -180, 180)):
+        value = getattr(event, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise Unrenderable(name, "must be a number")
+        if not math.isfinite(value) or not low <= value <= high:
+            raise Unrenderable(name, f"must be finite and from {low} to {high}")
+    for name in ("details", "signal_state"):
+        if not isinstance(getattr(event, name), dict):
+            raise Unrenderable(name, "must be a mapping")
+    _check_text("message", {"event": event, "sender": message.sender,
+                            "note": message.note, "references": message.references})
+
+
+def detected_at(event: IncidentEvent) -> dt.datetime:
+    """The detection time; it must be ISO 8601 with a zone."""
+    try:
+        instant = dt.datetime.fromisoformat(event.time_utc)
+    except (TypeError, ValueError):
+        raise Unrenderable("time_utc", "must be an ISO 8601 date and time") from None
+    if instant.tzinfo is None:
+        raise Unrenderable("time_utc", "must carry a UTC offset")
+    return instant
+
+
+def _check_text(path: str, value: Any) -> None:
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise Unrenderable(path.removeprefix("message.event."),
+                               "is not valid Unicode (lone surrogate)")
+    elif dataclasses.is_dataclass(value):
+        for item in dataclasses.fields(value):
+            _check_text(f"{path}.{item.name}", getattr(value, item.name))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(f"{path}.{key}", key)
+            _check_text(f"{path}.{key}", item)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_text(f"{path}[{index}]", item)
+
+
+def _xml_text(value: str) -> str:
+    return _XML_INVALID.sub("\ufffd", value)
+
+
+def _clean(tree: Tree) -> Tree:
+    return [(name, _clean(value) if isinstance(value, list) else _xml_text(value))
+            for name, value in tree]
+
 
 def alert_tree(message: AlertMessage) -> Tree:
-    """The CAP alert as an ordered tree of (element, value) pairs."""
+    """The CAP alert as an ordered tree of (element, value) pairs, checked and cleaned."""
+    check(message)
+    return _clean(_alert_tree(message))
+
+
+def _alert_tree(message: AlertMessage) -> Tree:
     event = message.event
     tree: Tree = [
         ("identifier", message.identifier),
@@ -61,7 +151,7 @@ def alert_tree(message: AlertMessage) -> Tree:
 
 def _info_tree(message: AlertMessage) -> Tree:
     event = message.event
-    detected = dt.datetime.fromisoformat(event.time_utc)
+    detected = detected_at(event)
     onset = detected.replace(microsecond=0).isoformat()
     expires = (detected.replace(microsecond=0) + ALERT_LIFETIME).isoformat()
     info: Tree = [("language", "vi-VN")]

@@ -25,7 +25,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     replay = commands.add_parser("replay-dead-letters",
                                  help="publish dead-lettered messages again")
     replay.add_argument("--config", type=Path, required=True)
-    replay.add_argument("--receiver", help="only the messages that failed for this one")
+    replay.add_argument("--receiver", help="only the messages that failed for this one; "
+                        "each replayed message goes only to the receiver it failed for")
     replay.set_defaults(handler=_replay)
 
     verify = commands.add_parser("verify-evidence",
@@ -90,8 +91,13 @@ def _replay(args: argparse.Namespace) -> int:
     from incidents.dispatcher import replay_dead_letters
 
     config = _load(args.config)
-    count = replay_dead_letters(open_bus(config.redis_url), args.receiver)
-    print(f"replayed {count} dead-lettered messages")
+    if args.receiver and args.receiver not in config.receivers:
+        raise SystemExit(f"--receiver {args.receiver!r} is not one of the configured "
+                         f"receivers ({', '.join(config.receivers)})")
+    count = replay_dead_letters(open_bus(config.redis_url), args.receiver,
+                                receivers=set(config.receivers))
+    print(f"replayed {count} dead-lettered messages (removed from the dead-letter stream; "
+          "any that fail again come back as new dead letters)")
     return 0
 
 

@@ -46,12 +46,15 @@ class AlertMessage:
         return f"{self.sender},{self.identifier},{self.sent}"
 
     def to_fields(self) -> dict[str, str]:
-        """The stream entry: one JSON field, so the bus never reshapes the content."""
+        """The stream entry: one JSON field, so the bus never reshapes the content, and
+        the event id beside it, so a dispatcher can tell which event an entry is about
+        without parsing it (to keep each event's messages in order)."""
         body = {"msg_type": self.msg_type, "event": self.event.to_dict(),
                 "sender": self.sender, "sent": self.sent, "message_id": self.message_id,
                 "references": self.references, "note": self.note,
                 "detected_unix": self.detected_unix}
-        return {"data": json.dumps(body, separators=(",", ":"), ensure_ascii=False)}
+        return {"data": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+                "event_id": self.event.event_id}
 
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> AlertMessage:

@@ -4,7 +4,9 @@ Each receiver verifies the HMAC signature, deduplicates on the idempotency key a
 real receiver must, and records what it accepted. Behaviours model the faults the
 dispatcher must survive: ``ok``, ``slow`` (answers the first request for a key only
 after the sender has timed out), ``flaky`` (500 on the first request for a key, then
-200). A receiver that is down is simply a port nobody listens on.
+200). ``script`` gives the first answers to each key in turn, as (status, headers),
+before the behaviour applies; ``alert_delay_s`` holds CAP msgType Alert bodies that long
+before accepting them. A receiver that is down is simply a port nobody listens on.
 """
 
 from __future__ import annotations
@@ -74,13 +76,18 @@ class WebhookReceiver:
     accepted: list[Accepted] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
     rejected_signatures: int = 0
+    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    alert_delay_s: float = 0.0
+    # (key, arrival time) of every signed request, answered or not.
+    arrivals: list[tuple[str, float]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def accepted_keys(self) -> Counter[str]:
         with self._lock:
             return Counter(a.key for a in self.accepted)
 
-    def handle(self, key: str, body: bytes, headers: dict[str, str]) -> int:
+    def handle(self, key: str, body: bytes,
+               headers: dict[str, str]) -> int | tuple[int, dict[str, str]]:
         try:
             verify(self.secret, body, headers)
         except ValueError:
@@ -89,12 +96,17 @@ class WebhookReceiver:
             return 401
         with self._lock:
             self.requests[key] += 1
+            self.arrivals.append((key, time.time()))
+            if self.requests[key] <= len(self.script):
+                return self.script[self.requests[key] - 1]
             first_time = self.requests[key] == 1
             seen = any(a.key == key for a in self.accepted) if not first_time else False
         if self.behaviour == "flaky" and first_time:
             return 500
         if self.delay_s:
             time.sleep(self.delay_s)
+        if self.alert_delay_s and b"<msgType>Alert</msgType>" in body:
+            time.sleep(self.alert_delay_s)
         if seen:
             return 200  # a repeat of an accepted message: acknowledge, do not act again
         with self._lock:
@@ -112,10 +124,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
-        status = self.receiver.handle(self.headers.get(IDEMPOTENCY_HEADER, ""), body,
+        answer = self.receiver.handle(self.headers.get(IDEMPOTENCY_HEADER, ""), body,
                                       dict(self.headers.items()))
+        status, extra = answer if isinstance(answer, tuple) else (answer, {})
         try:
             self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", "0")
             self.end_headers()
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):

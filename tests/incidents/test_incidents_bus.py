@@ -67,6 +67,33 @@ def test_delivered_markers(bus) -> None:
     assert not bus.was_delivered("ems115", "m1")
 
 
+def test_requeue_moves_an_entry_once(bus) -> None:
+    """A replayed dead letter leaves its stream in the same step as it is republished,
+    so a second replay finds nothing to publish."""
+    dead = bus.publish("nhip:test:dead", {"data": "1", "receiver": "r"})
+
+    first = bus.requeue("nhip:test:dead", dead, STREAM, {"data": "1", "replay_for": "r"})
+    second = bus.requeue("nhip:test:dead", dead, STREAM, {"data": "1", "replay_for": "r"})
+
+    assert first is not None and second is None
+    assert bus.read_all("nhip:test:dead") == []
+    assert bus.read_all(STREAM) == [(first, {"data": "1", "replay_for": "r"})]
+    assert bus.length("nhip:test:dead") == 0
+
+
+def test_pending_before_lists_earlier_unacknowledged_entries_of_any_consumer(bus) -> None:
+    bus.ensure_group(STREAM, GROUP)
+    ids = [bus.publish(STREAM, {"data": str(i)}) for i in range(4)]
+    bus.read_new(STREAM, GROUP, "a", 1, 100)
+    bus.read_new(STREAM, GROUP, "b", 3, 100)
+    bus.ack(STREAM, GROUP, [ids[1]])
+
+    earlier = bus.pending_before(STREAM, GROUP, ids[3])
+
+    assert earlier == [(ids[0], {"data": "0"}), (ids[2], {"data": "2"})]
+    assert bus.pending_before(STREAM, GROUP, ids[0]) == []
+
+
 def test_unreachable_redis_is_reported_as_bus_unavailable() -> None:
     from incident_receivers import free_port
 

@@ -167,3 +167,62 @@ def test_text_with_markup_characters_is_escaped() -> None:
               for p in root.iter(f"{NS}parameter")}
     assert params["detail:note"] == "a<b & c>d </description><x>"
     assert root.find(f".//{NS}x") is None
+
+
+def test_control_characters_are_replaced_so_the_xml_parses() -> None:
+    """XML 1.0 cannot carry most C0 controls; they become U+FFFD in XML and JSON."""
+    event = make_event(1)
+    event.track_id = "veh\x00\x01\x1b1\tx"
+    event.details = {"note": "a\x0bb"}
+    message = new_alert(event, "nhip-test.dongnai")
+
+    params = {p.findtext(f"{NS}valueName"): p.findtext(f"{NS}value")
+              for p in parse(message).iter(f"{NS}parameter")}
+    body = json.loads(cap.to_json(message))["alert"]["info"][0]
+
+    assert params["trackId"] == "veh\ufffd\ufffd\ufffd1\tx"
+    assert params["detail:note"] == "a\ufffdb"
+    assert {"valueName": "trackId", "value": "veh\ufffd\ufffd\ufffd1\tx"} in body["parameter"]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"latitude": float("nan")}, "latitude: must be finite and from -90 to 90"),
+    ({"latitude": 400.0}, "latitude: must be finite and from -90 to 90"),
+    ({"longitude": -180.5}, "longitude: must be finite and from -180 to 180"),
+    ({"longitude": float("inf")}, "longitude: must be finite and from -180 to 180"),
+    ({"latitude": "10.9"}, "latitude: must be a number"),
+    ({"time_utc": "2026-12-04T08:00:00.250"}, "time_utc: must carry a UTC offset"),
+    ({"time_utc": "yesterday"}, "time_utc: must be an ISO 8601 date and time"),
+    ({"track_id": "veh\ud8001"}, "track_id: is not valid Unicode (lone surrogate)"),
+    ({"details": [1, 2]}, "details: must be a mapping"),
+])
+def test_content_that_cannot_be_valid_cap_is_refused(change, expected) -> None:
+    event = make_event(1)
+    for name, value in change.items():
+        setattr(event, name, value)
+    message = new_alert(event, "nhip-test.dongnai")
+
+    for render in (cap.to_xml, cap.to_json):
+        with pytest.raises(cap.Unrenderable) as caught:
+            render(message)
+        assert str(caught.value) == expected
+
+
+def test_message_id_and_sent_are_checked() -> None:
+    message = new_alert(make_event(1), "nhip-test.dongnai")
+    message.message_id = "bad id\r\nX-Injected: 1"
+    with pytest.raises(cap.Unrenderable, match="^message_id: "):
+        cap.to_xml(message)
+    message = new_alert(make_event(1), "nhip-test.dongnai")
+    message.sent = "2026-12-04T08:00:00Z"
+    with pytest.raises(cap.Unrenderable, match="^sent: "):
+        cap.to_xml(message)
+
+
+def test_times_with_an_offset_other_than_utc_are_accepted() -> None:
+    event = make_event(1)
+    event.time_utc = "2026-12-04T15:00:00.250+07:00"
+
+    info = parse(new_alert(event, "nhip-test.dongnai")).find(f"{NS}info")
+
+    assert info.findtext(f"{NS}onset") == "2026-12-04T15:00:00+07:00"
