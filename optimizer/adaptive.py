@@ -210,6 +210,9 @@ def _solve(
     for group in junction.groups:
         q = demand.flow_pcu_per_s[group.id]
         residual = _residual_queue(junction, demand, previous, group.id)
+        # A residue of rounding (1e-17 PCU) as a coefficient of u made GLOP call the
+        # program unbounded; under a millionth of a PCU there is no queue.
+        residual = residual if residual > 1e-6 else 0.0
         if q > 1e-6 or residual > 0:
             s = group.saturation_pcu_per_s
             unserved = solver.NumVar(0, inf, "")

@@ -154,3 +154,24 @@ def test_cycle_grows_with_demand_up_to_saturation() -> None:
     assert all(b >= a - 2 for a, b in zip(cycles, cycles[1:])), settled
     assert settled[1200] == settled[1500] == 120, settled
     assert settled[600] <= 50, settled
+
+
+def test_a_rounding_residue_of_queue_is_no_queue() -> None:
+    # A queue of 2e-16 m became 1.6e-17 PCU of residual queue; as a coefficient it made the
+    # solver call the program unbounded and the junction got no plan.
+    groups = [pb.SignalGroup(id=f"g{i}", lanes=0.5) for i in range(7)]
+    phases = [pb.PhaseTiming(id="p0", signal_group_ids=["g0", "g2", "g4", "g6"],
+                             min_green_s=4, max_green_s=4, yellow_s=3),
+              pb.PhaseTiming(id="p1", signal_group_ids=["g1", "g3", "g5"], min_green_s=4,
+                             max_green_s=5, yellow_s=3)]
+    junction = junction_from_request(pb.RegisterJunctionRequest(
+        junction_id="J", signal_groups=groups, phases=phases, min_cycle_s=10,
+        max_cycle_s=15))
+    demand = demand_from_request(junction, report(
+        "J", interval_s=39, g6={"car": 2, "queue_m": 2.2204460492503131e-16}), PcuFactors())
+    assert 0 < demand.queue_pcu["g6"] < 1e-15
+
+    timing, reason, *_ = adaptive_timing(junction, demand, None)
+
+    assert timing.cycle_s == 14 and timing.greens_s == (4, 4)
+    assert reason.startswith("adaptive")
