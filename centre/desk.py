@@ -9,7 +9,10 @@ is then marked applied with the simulated time it took effect.
 Each change records the configuration version it was proposed against. Approval
 refuses a change proposed against an older version (409): approving it would undo
 whatever was approved in between. Such a change stays pending, to be rejected and
-proposed again on what runs now.
+proposed again on what runs now. The checks on approval and the writes they allow are
+one atomic step in the records: of two changes for one junction approved at the same
+instant, on one instance or on several sharing a Redis, exactly one moves the
+configuration on, and the other is refused as proposed against the version it replaced.
 """
 
 from __future__ import annotations
@@ -88,8 +91,10 @@ class PlanDesk:
     def config(self, junction_id: str) -> dict[str, Any]:
         """The approved configuration of a junction: mode, manual greens, bounds,
         schedule; the program's own plan until anyone changed it."""
+        return self._stored_or_initial(junction_id, self.records.get("config", junction_id))
+
+    def _stored_or_initial(self, junction_id: str, stored: dict | None) -> dict[str, Any]:
         layout = self.layout(junction_id)
-        stored = self.records.get("config", junction_id)
         if stored is not None:
             return stored
         return {"junction_id": junction_id, "mode": self.default_mode,
@@ -164,41 +169,54 @@ class PlanDesk:
     def approve(self, user: User, change_id: int, note: str = "") -> dict[str, Any]:
         """Approves a pending change after checking it again: bounds or rules may have
         changed since it was proposed, and the configuration must still be the version
-        it was proposed against. A change that fails either stays pending."""
-        change = self.change(change_id)
-        self._recheck(change)
-        self._check_version(change)
-        change = self._decide(user, change_id, "approved", note)
-        junction_id = change["junction_id"]
-        before = self.config(junction_id)
-        after = self._apply_to_config(before, change)
-        self.records.put("config", junction_id, after)
+        it was proposed against. A change that fails either stays pending.
+
+        The checks read the configuration in the same atomic update that writes it and
+        the change: checked apart, two approvals at once could both pass against one
+        version, and the second write would silently undo the first."""
+        junction_id = self.change(change_id)["junction_id"]
+        read: dict[str, dict] = {}
+
+        def approve_on(records: list[dict | None]) -> list[dict]:
+            change, stored = records
+            if change is None:
+                raise UnknownItem(f"no plan change {change_id}")
+            # Runs again whenever another writer got in first; the last run is the one
+            # written, so the audit entry gets the configuration that run replaced.
+            read["before"] = before = self._stored_or_initial(junction_id, stored)
+            self._recheck(change, before)
+            self._check_version(change, before)
+            change = self._decided(user, change_id, change, "approved", note)
+            return [change, self._apply_to_config(before, change)]
+
+        change, after = self.records.update_many(
+            [("change", str(change_id)), ("config", junction_id)], approve_on)
+        before = read["before"]
         self.audit.append(user.name, user.role.value, f"{change['kind']}.approve",
                           f"change/{change_id}", before, after)
         self.dispatch(junction_id, after, change_id)
         self.announce({"type": "change", "change": change})
         return change
 
-    def _recheck(self, change: dict[str, Any]) -> None:
+    def _recheck(self, change: dict[str, Any], current: dict[str, Any]) -> None:
         if change["status"] != "pending":
-            return  # _decide refuses it as not pending
+            return  # _decided refuses it as not pending
         junction_id, payload = change["junction_id"], change["payload"]
         if change["kind"] == "bounds":  # stored as [[min, max], ...]; checked as requested
             payload = {"phases": [{"min_green_s": low, "max_green_s": high}
                                   for low, high in payload["bounds"]]}
         try:
-            self._checked(self.layout(junction_id), self.config(junction_id), change["kind"],
-                          payload)
+            self._checked(self.layout(junction_id), current, change["kind"], payload)
         except PlanRefused as exc:
             raise PlanRefused(
                 [Refusal(r.field, r.rule, f"{r.message} (checked again against the "
                          "junction's current bounds and rules; the change stays pending)")
                  for r in exc.refusals], ("change", change["id"], "payload")) from exc
 
-    def _check_version(self, change: dict[str, Any]) -> None:
+    def _check_version(self, change: dict[str, Any], current: dict[str, Any]) -> None:
         if change["status"] != "pending":
-            return  # _decide refuses it as not pending
-        now = int(self.config(change["junction_id"]).get("version", 0))
+            return  # _decided refuses it as not pending
+        now = int(current.get("version", 0))
         base = change.get("config_version")
         if base == now:
             return
@@ -218,17 +236,21 @@ class PlanDesk:
         return change
 
     def _decide(self, user: User, change_id: int, status: str, reason: str) -> dict:
-        def decide(change: dict | None) -> dict:
-            if change is None:
-                raise UnknownItem(f"no plan change {change_id}")
-            if change["status"] != "pending":
-                raise ChangeConflict(f"plan change {change_id} is {change['status']}, "
-                                     "not pending")
-            change.update(status=status, decided_by=user.name, decided_at=_now(),
-                          reason=reason)
-            return change
+        return self.records.update(
+            "change", str(change_id),
+            lambda change: self._decided(user, change_id, change, status, reason))
 
-        return self.records.update("change", str(change_id), decide)
+    @staticmethod
+    def _decided(user: User, change_id: int, change: dict | None, status: str,
+                 reason: str) -> dict:
+        if change is None:
+            raise UnknownItem(f"no plan change {change_id}")
+        if change["status"] != "pending":
+            raise ChangeConflict(f"plan change {change_id} is {change['status']}, "
+                                 "not pending")
+        change.update(status=status, decided_by=user.name, decided_at=_now(),
+                      reason=reason)
+        return change
 
     def _apply_to_config(self, config: dict[str, Any], change: dict[str, Any]) -> dict:
         after = dict(config)

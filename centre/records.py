@@ -2,7 +2,10 @@
 
 Records are JSON objects grouped by kind ("change", "incident", "config") and keyed by
 id. ``update`` is a read-modify-write that is atomic per record in both stores, so two
-supervisors approving the same change at once cannot both succeed.
+supervisors approving the same change at once cannot both succeed. ``update_many`` does
+the same for several records together: approving a change checks the junction's
+configuration and writes it along with the change, and nothing may write that
+configuration in between.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import redis
 Record = dict[str, Any]
 # Returns the new record, or raises to leave the stored one unchanged.
 Updater = Callable[[Record | None], Record]
+# The same over several records: given them in the order asked for, returns their new
+# values in that order, or raises to leave every one unchanged.
+ManyUpdater = Callable[[list[Record | None]], list[Record]]
+Ref = tuple[str, str]  # (kind, key)
 
 
 class Records(Protocol):
@@ -25,6 +32,7 @@ class Records(Protocol):
     def all(self, kind: str) -> list[Record]: ...
     def put(self, kind: str, key: str, record: Record) -> None: ...
     def update(self, kind: str, key: str, updater: Updater) -> Record: ...
+    def update_many(self, refs: list[Ref], updater: ManyUpdater) -> list[Record]: ...
 
 
 class MemoryRecords:
@@ -53,11 +61,15 @@ class MemoryRecords:
             self._data.setdefault(kind, {})[key] = json.dumps(record)
 
     def update(self, kind: str, key: str, updater: Updater) -> Record:
+        return self.update_many([(kind, key)], lambda records: [updater(records[0])])[0]
+
+    def update_many(self, refs: list[Ref], updater: ManyUpdater) -> list[Record]:
         with self._lock:
-            raw = self._data.get(kind, {}).get(key)
-            record = updater(None if raw is None else json.loads(raw))
-            self._data.setdefault(kind, {})[key] = json.dumps(record)
-            return record
+            raws = [self._data.get(kind, {}).get(key) for kind, key in refs]
+            records = updater([None if raw is None else json.loads(raw) for raw in raws])
+            for (kind, key), record in zip(refs, records, strict=True):
+                self._data.setdefault(kind, {})[key] = json.dumps(record)
+            return records
 
 
 class RedisRecords:
@@ -84,16 +96,23 @@ class RedisRecords:
         self.client.hset(self._key(kind), key, json.dumps(record))
 
     def update(self, kind: str, key: str, updater: Updater) -> Record:
-        hash_key = self._key(kind)
+        return self.update_many([(kind, key)], lambda records: [updater(records[0])])[0]
+
+    def update_many(self, refs: list[Ref], updater: ManyUpdater) -> list[Record]:
+        hash_keys = sorted({self._key(kind) for kind, _ in refs})
         while True:
             with self.client.pipeline() as pipe:
                 try:
-                    pipe.watch(hash_key)
-                    raw = pipe.hget(hash_key, key)
-                    record = updater(None if raw is None else json.loads(raw))
+                    pipe.watch(*hash_keys)
+                    raws = [pipe.hget(self._key(kind), key) for kind, key in refs]
+                    records = updater([None if raw is None else json.loads(raw)
+                                       for raw in raws])
                     pipe.multi()
-                    pipe.hset(hash_key, key, json.dumps(record))
+                    for (kind, key), record in zip(refs, records, strict=True):
+                        pipe.hset(self._key(kind), key, json.dumps(record))
                     pipe.execute()
-                    return record
+                    return records
                 except redis.WatchError:
-                    continue  # another instance wrote this kind meanwhile; read again
+                    # Another instance wrote one of these kinds meanwhile: read again, so
+                    # the updater decides on what is stored now, not on what it replaced.
+                    continue

@@ -72,7 +72,7 @@ class ServerThread:
 
 
 def start_centre(workdir: Path, optimizer_address: str | None, redis_url: str | None = None,
-                 bus=None, users=None):
+                 bus=None, users=None, run_field: bool = True):
     from centre.api import create_app
     from centre.service import CentreSettings, build_centre
 
@@ -82,7 +82,8 @@ def start_centre(workdir: Path, optimizer_address: str | None, redis_url: str | 
     bus = bus if bus is not None else MemoryBus()
     settings = CentreSettings(scenarios=("tan_phong",), speed=TEST_SPEED,
                               optimizer_address=optimizer_address, workdir=workdir,
-                              redis_url=redis_url, preview_timeout_s=90.0)
+                              redis_url=redis_url, preview_timeout_s=90.0,
+                              run_field=run_field)
     centre = build_centre(settings, directory, bus=bus)
     port = free_port()
     server = ServerThread(create_app(centre), port)
