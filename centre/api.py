@@ -31,7 +31,7 @@ from fastapi.staticfiles import StaticFiles
 from centre import schemas
 from centre.auth import GRANTS, Permission, User
 from centre.desk import SHOWN_CHARS, ChangeConflict, UnknownItem, shown
-from centre.preview import PreviewFailed, PreviewJob, run_preview
+from centre.preview import NothingToPreview, PreviewFailed, PreviewJob, run_preview
 from centre.safety import PlanRefused, Refusal, check_greens, released_conflicts
 from centre.service import Centre
 
@@ -444,15 +444,23 @@ def _plan_routes(app: FastAPI, centre: Centre) -> None:
                                  "preview against")
         state = centre.hub.latest.get(junction_id) or {}
         current = (state.get("plan") or {}).get("greens_s") or config["greens_s"]
+        # The window ends at the field's own clock: a field controller's report may carry
+        # any clock, and the route file holds traffic still to come.
+        field_time_s = centre.hub.field_time_s.get(junction_id)
+        if field_time_s is None:
+            raise ChangeConflict(f"the field of {fj.scenario} has not reported {junction_id} "
+                                 "yet; nothing to preview against")
         if not centre.preview_lock.acquire(timeout=1.0):
             raise HTTPException(429, "another preview is running; try again shortly")
         try:
             job = PreviewJob(fj.scenario, junction_id, info["route_file"],
-                             float(state.get("sim_time_s", body.window_s)), body.window_s,
+                             field_time_s, body.window_s,
                              tuple(current), tuple(candidate),
                              str(centre.settings.workdir / "preview" / f"{time.time_ns()}"),
                              centre.settings.seed)
             result = run_preview(job, centre.settings.preview_timeout_s)
+        except NothingToPreview as exc:
+            raise ChangeConflict(str(exc)) from exc
         except PreviewFailed as exc:
             raise HTTPException(504, str(exc)) from exc
         finally:

@@ -27,6 +27,9 @@ class LiveHub:
         self.latest: dict[str, dict[str, Any]] = {}
         self.series: dict[str, deque] = {}
         self._next_point: dict[str, float] = {}
+        # The field's own clock per junction (states it published, not field controllers'
+        # reports, which carry a ``source`` and may run on any clock).
+        self.field_time_s: dict[str, float] = {}
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = set()
         self._lock = threading.Lock()
         self.events_published = 0
@@ -52,6 +55,12 @@ class LiveHub:
         with self._lock:
             self.latest[junction_id] = state
             time_s = float(state["sim_time_s"])
+            if "source" not in state:
+                self.field_time_s[junction_id] = time_s
+            elif junction_id in self.field_time_s:
+                # A report from another clock than the running field's would freeze its
+                # chart (a clock far ahead) or jumble it: it updates the state only.
+                return
             series = self.series.setdefault(junction_id, deque(maxlen=CHART_POINTS))
             # Points only move forward in time; a report from another clock (a field
             # controller's) updates the state but not the chart.
@@ -68,6 +77,7 @@ class LiveHub:
                 if state.get("scenario") == scenario:
                     self.series.pop(junction_id, None)
                     self._next_point.pop(junction_id, None)
+                    self.field_time_s.pop(junction_id, None)
 
     def chart(self, junction_id: str) -> list[dict[str, Any]]:
         with self._lock:

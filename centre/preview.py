@@ -1,8 +1,9 @@
 """Plan preview: the current and the proposed plan, each run in SUMO on recent demand.
 
-The vehicles that entered the field in the last ``window_s`` seconds (from the field's
-own route file) are replayed from time zero under each plan, fixed-time, and the mean
-time loss per vehicle is compared. Both runs happen in one child process with a time
+The vehicles that entered the field in the last ``window_s`` seconds of the field's own
+clock (from its route file; never those still to come, so early in a run the window is
+shorter and the answer says so) are replayed from time zero under each plan, fixed-time,
+and the mean time loss per vehicle is compared. A window with no vehicle is refused. Both runs happen in one child process with a time
 limit, so a preview can never stall the API.
 
 Known limit: other lights of the same scenario run their network program in the
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,10 @@ DRAIN_S = 300.0
 DEFAULT_TIMEOUT_S = 60.0
 
 _TRIP = re.compile(r'<trip id="[^"]*" type="[^"]*" depart="([0-9.]+)"')
+
+
+class NothingToPreview(RuntimeError):
+    """No vehicle entered the field in the window: both plans would show no delay."""
 
 
 class PreviewFailed(RuntimeError):
@@ -46,10 +52,13 @@ class PreviewJob:
     seed: int = 1
 
 
+def window_start(window_end_s: float, window_s: float) -> float:
+    return max(0.0, window_end_s - window_s)
+
+
 def recent_trips(route_file: Path, window_end_s: float, window_s: float, out: Path) -> int:
     """Writes the trips that departed in the window, shifted to start at zero."""
-    start = max(0.0, window_end_s - window_s)
-    end = start + window_s
+    start, end = window_start(window_end_s, window_s), window_end_s
     header, trips = [], []
     for line in route_file.read_text(encoding="utf-8").splitlines():
         match = _TRIP.search(line)
@@ -95,7 +104,8 @@ def _simulate(job: PreviewJob, greens: tuple[float, ...], routes: Path, name: st
                                             max_gap_s=None)
             controller.start(sumo, sumo.simulation.getTime())
             controllers.append(controller)
-        end = sumo_session.run(sumo, controllers, job.window_s, DRAIN_S)
+        covered = job.window_end_s - window_start(job.window_end_s, job.window_s)
+        end = sumo_session.run(sumo, controllers, covered, DRAIN_S)
     finally:
         sumo.close()
     stats = read_tripinfo(tripinfo).summary()
@@ -110,11 +120,17 @@ def _work(job: PreviewJob, reply) -> None:
         routes = Path(job.workdir) / "recent.rou.xml"
         Path(job.workdir).mkdir(parents=True, exist_ok=True)
         trips = recent_trips(Path(job.route_file), job.window_end_s, job.window_s, routes)
+        start = window_start(job.window_end_s, job.window_s)
+        if trips == 0:
+            reply.send({"ok": False, "empty": True,
+                        "error": f"no vehicle entered the field between {start:g} and "
+                                 f"{job.window_end_s:g} s of its clock; nothing to compare"})
+            return
         current = _simulate(job, job.current_greens_s, routes, "current")
         candidate = _simulate(job, job.candidate_greens_s, routes, "candidate")
         reply.send({"ok": True, "trips": trips, "current": current, "candidate": candidate,
-                    "window_s": job.window_s,
-                    "window_start_s": max(0.0, job.window_end_s - job.window_s),
+                    "window_s": job.window_end_s - start, "window_asked_s": job.window_s,
+                    "window_start_s": start, "window_end_s": job.window_end_s,
                     "wall_s": time.perf_counter() - started})
     except Exception as exc:  # noqa: BLE001 - any failure goes back to the API as text
         reply.send({"ok": False, "error": repr(exc)})
@@ -137,6 +153,11 @@ def run_preview(job: PreviewJob, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[s
         if process.is_alive():
             process.kill()
             process.join()
+        # Each preview writes routes, detectors and trip files (about 0.75 MB); nothing
+        # reads them afterwards.
+        shutil.rmtree(job.workdir, ignore_errors=True)
+    if result.get("empty"):
+        raise NothingToPreview(result["error"])
     if not result["ok"]:
         raise PreviewFailed(f"preview of {job.junction_id} failed: {result['error']}")
     return result

@@ -190,8 +190,9 @@ class SignalOptimizerService(pb_grpc.SignalOptimizerServicer):
         self.calls["CancelCorridor"] += 1
 
         async def work() -> pb.CorridorResponse:
-            identifier(request.corridor_id, "corridor_id")
+            # Who may ask comes first: a caller without the right learns nothing more.
             self._authorize(context, [], "cancel_corridor")
+            identifier(request.corridor_id, "corridor_id")
             released = await self.store.release(request.corridor_id)
             if released:
                 log.info("corridor %s cancelled; normal plans resume at %s",

@@ -130,8 +130,39 @@ def make_test_pki(out: Path, controllers: list[str], operators: list[str] = ("op
     return files
 
 
+# Certificates this close to their end are announced in the log at start, so that an
+# operator renews them before controllers find the link refused and decide alone.
+EXPIRY_WARNING_DAYS = 7
+
+
+def check_expiry(paths: list[Path], now: dt.datetime | None = None) -> list[str]:
+    """Logs an error for each certificate that has expired or is not valid yet, and a
+    warning for each that ends within ``EXPIRY_WARNING_DAYS``; returns the messages.
+    A TLS handshake refused for an expired certificate shows the other side only a
+    closed connection, so this is where the cause is said."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    notes = []
+    for path in paths:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        ends, starts = cert.not_valid_after_utc, cert.not_valid_before_utc
+        if ends <= now or starts > now:
+            note = (f"certificate {path} is valid only from {starts:%Y-%m-%d %H:%M} to "
+                    f"{ends:%Y-%m-%d %H:%M} UTC; TLS links that use it are refused: make "
+                    "new ones (nhip certs make --out FOLDER keeps the authority)")
+            log.error("%s", note)
+        elif ends - now < dt.timedelta(days=EXPIRY_WARNING_DAYS):
+            note = (f"certificate {path} expires on {ends:%Y-%m-%d %H:%M} UTC; renew it "
+                    "before then (nhip certs make --out FOLDER keeps the authority)")
+            log.warning("%s", note)
+        else:
+            continue
+        notes.append(note)
+    return notes
+
+
 def server_credentials(pki: Path) -> grpc.ServerCredentials:
     """The optimizer's TLS credentials; clients must present a certificate from ``ca.pem``."""
+    check_expiry([pki / "ca.pem", pki / "server.pem"])
     return grpc.ssl_server_credentials(
         [((pki / "server.key").read_bytes(), (pki / "server.pem").read_bytes())],
         root_certificates=(pki / "ca.pem").read_bytes(), require_client_auth=True)
@@ -142,6 +173,7 @@ def client_credentials(pki: Path, role: str, name: str) -> grpc.ChannelCredentia
     if role not in ROLES:
         raise ValueError(f"role: must be one of {ROLES}, got {role!r}")
     stem = pki / f"{role}-{name}"
+    check_expiry([pki / "ca.pem", stem.with_suffix(".pem")])
     return grpc.ssl_channel_credentials((pki / "ca.pem").read_bytes(),
                                         stem.with_suffix(".key").read_bytes(),
                                         stem.with_suffix(".pem").read_bytes())

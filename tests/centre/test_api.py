@@ -287,3 +287,53 @@ def test_an_optimizer_proposal_waits_for_a_supervisor(live_centre):
         rejected = supervisor.post(f"/api/plan-changes/{proposal['id']}/reject",
                                    json={"reason": "keep the schedule"}).json()
     assert rejected["status"] == "rejected"
+
+
+def test_preview_replays_only_traffic_the_field_has_seen(live_centre):
+    """The window ends at the field's own clock, whatever a field controller reports, and
+    the preview leaves no files behind."""
+    tp = [g.id for g in live_centre.centre.desk.layout("TP").groups]
+    hub = live_centre.centre.hub
+    deadline = time.monotonic() + 60
+    while hub.field_time_s.get("TP", 0.0) < 120 and time.monotonic() < deadline:
+        time.sleep(0.5)  # two minutes of field time: some traffic to replay
+    with live_centre.client("controller") as client:
+        wild = client.post("/api/junctions/TP/state", json={
+            "sim_time_s": 1e9, "phase_index": 0, "stage": "green", "stage_elapsed_s": 1.0,
+            "signals": {g: "r" for g in tp}})
+    assert wild.status_code == 202, wild.text
+    field_now = live_centre.centre.hub.field_time_s["TP"]
+    assert field_now < 1e6
+    with live_centre.client("operator") as client:
+        response = client.post("/api/junctions/TP/plan/preview",
+                               json={"greens_s": [45, 8, 45], "window_s": 1800})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    end = result["window_end_s"]
+    assert field_now <= end < field_now + 60
+    assert result["window_start_s"] == max(0.0, end - 1800)
+    assert result["window_s"] == pytest.approx(end - result["window_start_s"])
+    assert result["window_asked_s"] == 1800
+    assert result["trips"] > 0
+    assert not list((live_centre.centre.settings.workdir / "preview").glob("*"))
+    # The chart kept following the field's clock, not the report's.
+    with live_centre.client("operator") as client:
+        chart = client.get("/api/junctions/TP/chart").json()
+    assert max(point["sim_time_s"] for point in chart) < 1e6
+
+
+def test_recent_trips_stop_at_the_window_end(tmp_path):
+    from centre.preview import recent_trips
+
+    routes = tmp_path / "field.rou.xml"
+    routes.write_text("<routes>\n" + "\n".join(
+        f'    <trip id="t{t}" type="car" depart="{t}.00" from="a" to="b"/>'
+        for t in range(0, 1000, 10)) + "\n</routes>\n")
+    out = tmp_path / "recent.rou.xml"
+
+    assert recent_trips(routes, 300.0, 600.0, out) == 30  # 0..290, none still to come
+    departs = [float(line.split('depart="')[1].split('"')[0])
+               for line in out.read_text().splitlines() if "<trip" in line]
+    assert departs[0] == 0.0 and departs[-1] == 290.0
+    assert recent_trips(routes, 900.0, 200.0, out) == 20  # 700..890, shifted to 0..190
+    assert "depart=\"190.00\"" in out.read_text()

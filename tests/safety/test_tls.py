@@ -126,3 +126,27 @@ def test_plain_text_only_on_loopback() -> None:
 def test_certificate_names_are_checked(tmp_path) -> None:
     with pytest.raises(ValueError, match="controllers: '../x'"):
         make_test_pki(tmp_path, ["../x"])
+
+
+def test_certificates_near_or_past_their_end_are_announced(pki, caplog) -> None:
+    import datetime as dt
+
+    from optimizer.tls import check_expiry
+
+    cert = pki / "controller-TP.pem"
+    now = dt.datetime.now(dt.timezone.utc)
+    with caplog.at_level("WARNING", logger="nhip.optimizer"):
+        assert check_expiry([cert], now) == []
+        soon = check_expiry([cert], now + dt.timedelta(days=27))
+        past = check_expiry([cert], now + dt.timedelta(days=31))
+    assert len(soon) == 1 and "expires on" in soon[0] and "renew it" in soon[0]
+    assert len(past) == 1 and "refused" in past[0] and str(cert) in past[0]
+    assert [r.levelname for r in caplog.records if "controller-TP.pem" in r.message] == [
+        "WARNING", "ERROR"]
+
+
+def test_a_controller_learns_nothing_from_a_malformed_cancel(pki, tls_optimizer) -> None:
+    controller = _stub(tls_optimizer, client_credentials(pki, "controller", "TP"))
+    with pytest.raises(grpc.RpcError) as raised:
+        controller.CancelCorridor(pb.CancelCorridorRequest(corridor_id=""), timeout=5)
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
