@@ -48,6 +48,10 @@ class GrpcDecider:
         self.failures = 0
         self.latencies_ms: list[float] = []
         self._retry_at = -math.inf
+        # The cause of the outage in progress (None while the optimizer answers) and the
+        # calls it has failed, so that its end is logged with its length.
+        self._outage: str | None = None
+        self._outage_failures = 0
 
     def register(self, layout: JunctionLayout) -> None:
         """Tells the optimizer the junction's layout, so that an emergency corridor can
@@ -63,7 +67,8 @@ class GrpcDecider:
     def __call__(self, request: DecisionRequest) -> Decision:
         now = time.monotonic()
         if now < self._retry_at:
-            raise DecisionUnavailable("optimizer failed recently; not asking yet")
+            raise DecisionUnavailable(f"optimizer failed recently ({self._outage}); "
+                                      "not asking yet")
         message = request_message(self.junction_id, request)
         try:
             started = time.perf_counter()
@@ -71,16 +76,26 @@ class GrpcDecider:
             self.latencies_ms.append((time.perf_counter() - started) * 1000)
         except grpc.RpcError as error:
             self.failures += 1
+            self._outage_failures += 1
             self._retry_at = now + RETRY_AFTER_S
-            if self.failures == 1 or self.failures % 50 == 0:
+            # The start of an outage, a change of status and every 50th failure are
+            # logged (the details of one status vary from call to call).
+            cause = error.code().name
+            if cause != self._outage or self._outage_failures % 50 == 0:
                 log.warning("junction %s: optimizer at %s gave no decision (%s: %s); "
-                            "deciding locally for %g s", self.junction_id, self.address,
-                            error.code().name, error.details(), RETRY_AFTER_S)
+                            "deciding locally for %g s (%d failed calls in this outage)",
+                            self.junction_id, self.address, cause, error.details(),
+                            RETRY_AFTER_S, self._outage_failures)
+            self._outage = cause
             raise DecisionUnavailable(error.code().name) from error
         if answer.next_phase >= len(request.phases):
             self.failures += 1
             raise DecisionUnavailable(f"decision names phase {answer.next_phase + 1} of "
                                       f"{len(request.phases)}")
+        if self._outage is not None:
+            log.info("junction %s: optimizer at %s decides again, after %d failed calls",
+                     self.junction_id, self.address, self._outage_failures)
+            self._outage, self._outage_failures = None, 0
         self.answered += 1
         return Decision(answer.hold, answer.next_phase, answer.binding, tuple(answer.pressures))
 

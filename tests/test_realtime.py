@@ -169,3 +169,31 @@ def test_the_permissive_left_is_known_to_give_way_to_the_opposing_through(tmp_pa
     assert run(spec)["teleports"] == 0
     assert len(yields) > 10
     assert set(yields) == {((("QL1_W2TH:left", "QL1_E2TH:through"),), ())}
+
+
+def test_an_outage_is_logged_with_its_cause_and_its_end(monkeypatch, caplog) -> None:
+    from controller import decider as decider_module
+    from controller.decider import DecisionUnavailable
+    from nhip.optimizer_process import OptimizerProcess
+
+    monkeypatch.setattr(decider_module, "RETRY_AFTER_S", 0.0)
+    layout, request = _request(current=0, elapsed=20.0)
+    first = OptimizerProcess().start()
+    port = first.port
+    first.stop()
+    decider = GrpcDecider(f"127.0.0.1:{port}", "outage-test/TP")
+    try:
+        with caplog.at_level(logging.INFO, logger="nhip.controller"):
+            for _ in range(3):
+                with pytest.raises(DecisionUnavailable):
+                    decider(request)
+            with OptimizerProcess(port=port) as again:
+                grpc.channel_ready_future(decider.channel).result(timeout=10)
+                assert decider(request).hold
+                assert again.port == port
+    finally:
+        decider.close()
+    lines = [r.getMessage() for r in caplog.records]
+    failed = [m for m in lines if "gave no decision (UNAVAILABLE: " in m]
+    assert len(failed) == 1 and "1 failed calls in this outage" in failed[0]
+    assert any("decides again, after 3 failed calls" in m for m in lines)
