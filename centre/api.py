@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import math
+import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,7 +32,8 @@ from fastapi.staticfiles import StaticFiles
 from centre import schemas
 from centre.auth import GRANTS, Permission, User
 from centre.desk import SHOWN_CHARS, ChangeConflict, UnknownItem, shown
-from centre.preview import NothingToPreview, PreviewFailed, PreviewJob, run_preview
+from centre.preview import (POLL_S, NothingToPreview, PreviewCancelled, PreviewFailed,
+                            PreviewJob, run_preview)
 from centre.safety import PlanRefused, Refusal, check_greens, released_conflicts
 from centre.service import Centre
 
@@ -79,7 +81,7 @@ def create_app(centre: Centre, manage_lifecycle: bool = True) -> FastAPI:
     _errors(app)
     # Added before the metrics middleware, so it runs inside it and 413s are counted.
     app.add_middleware(BodyLimit, max_bytes=centre.settings.max_body_bytes)
-    _metrics_middleware(app, centre)
+    app.add_middleware(RequestMetrics, centre=centre)
     _session_routes(app, centre)
     _junction_routes(app, centre)
     _plan_routes(app, centre)
@@ -214,26 +216,47 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
 
-def _metrics_middleware(app: FastAPI, centre: Centre) -> None:
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
+class RequestMetrics:
+    """Counts and times every request and logs writes and refusals, one line each.
+
+    A plain ASGI layer rather than ``@app.middleware("http")``: that one hands the
+    endpoint a receive channel on which a client's disconnect never shows, so a preview
+    whose asker left could not be stopped."""
+
+    def __init__(self, app, centre: Centre) -> None:
+        self.app = app
+        self.centre = centre
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        elapsed = time.perf_counter() - started
-        centre.metrics.observe_request(request.method, template, response.status_code,
-                                       elapsed)
-        user = getattr(request.state, "user", None)
+        status = 500  # what the client sees if the app fails before answering
+
+        async def watched(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+
+    def _record(self, scope, status: int, elapsed: float) -> None:
+        method = scope["method"]
+        template = getattr(scope.get("route"), "path", "unmatched")
+        self.centre.metrics.observe_request(method, template, status, elapsed)
+        user = (scope.get("state") or {}).get("user")
         # Writes and refusals at INFO, one line each; plain reads only at DEBUG.
-        level = (logging.INFO if request.method != "GET" or response.status_code >= 400
-                 else logging.DEBUG)
-        log.log(level, "%s %s -> %d", request.method, template, response.status_code,
-                extra={"method": request.method, "route": template, "path": request.url.path,
-                       "status": response.status_code, "ms": round(elapsed * 1000, 2),
+        level = logging.INFO if method != "GET" or status >= 400 else logging.DEBUG
+        log.log(level, "%s %s -> %d", method, template, status,
+                extra={"method": method, "route": template, "path": scope["path"],
+                       "status": status, "ms": round(elapsed * 1000, 2),
                        "user": user.name if user else None,
                        "role": user.role.value if user else None})
-        return response
 
 
 # Routes -------------------------------------------------------------------------------
@@ -430,10 +453,43 @@ def _plan_routes(app: FastAPI, centre: Centre) -> None:
 
     @app.post("/api/junctions/{junction_id}/plan/preview", tags=["plans"],
               response_model=schemas.PreviewResult, responses=refusals)
-    def preview(junction_id: str, body: schemas.PreviewRequest,
-                user: Annotated[User, need(Permission.PROPOSE_PLAN)]) -> dict:
+    async def preview(junction_id: str, body: schemas.PreviewRequest, request: Request,
+                      user: Annotated[User, need(Permission.PROPOSE_PLAN)]) -> dict:
         """Runs the current and the proposed plan in SUMO on the junction's recent
-        demand and returns both mean delays (about 10-30 s)."""
+        demand and returns both mean delays (about 10-30 s). A preview whose asker
+        leaves is stopped."""
+        job = await asyncio.to_thread(_preview_job, junction_id, body)
+        if not await asyncio.to_thread(centre.preview_lock.acquire, True, 1.0):
+            raise HTTPException(429, "another preview is running; try again shortly")
+        gone = threading.Event()
+
+        async def watch() -> None:
+            while not gone.is_set():
+                if await request.is_disconnected():
+                    gone.set()
+                    log.info("preview of %s stopped: its asker left", junction_id)
+                    return
+                await asyncio.sleep(POLL_S)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            result = await asyncio.to_thread(run_preview, job,
+                                             centre.settings.preview_timeout_s, gone.is_set)
+        except NothingToPreview as exc:
+            raise ChangeConflict(str(exc)) from exc
+        except PreviewCancelled as exc:
+            raise HTTPException(499, str(exc)) from exc
+        except PreviewFailed as exc:
+            raise HTTPException(504, str(exc)) from exc
+        finally:
+            watcher.cancel()
+            centre.preview_lock.release()
+        result["delay_change_s"] = (result["candidate"]["mean_time_loss_s"]
+                                    - result["current"]["mean_time_loss_s"])
+        return result
+
+    def _preview_job(junction_id: str, body: schemas.PreviewRequest) -> PreviewJob:
+        """Checks a preview request against the junction and its field; the job to run."""
         layout = desk.layout(junction_id)
         config = desk.config(junction_id)
         candidate = check_greens(layout, body.greens_s, config.get("bounds"))
@@ -450,24 +506,10 @@ def _plan_routes(app: FastAPI, centre: Centre) -> None:
         if field_time_s is None:
             raise ChangeConflict(f"the field of {fj.scenario} has not reported {junction_id} "
                                  "yet; nothing to preview against")
-        if not centre.preview_lock.acquire(timeout=1.0):
-            raise HTTPException(429, "another preview is running; try again shortly")
-        try:
-            job = PreviewJob(fj.scenario, junction_id, info["route_file"],
-                             field_time_s, body.window_s,
-                             tuple(current), tuple(candidate),
-                             str(centre.settings.workdir / "preview" / f"{time.time_ns()}"),
-                             centre.settings.seed)
-            result = run_preview(job, centre.settings.preview_timeout_s)
-        except NothingToPreview as exc:
-            raise ChangeConflict(str(exc)) from exc
-        except PreviewFailed as exc:
-            raise HTTPException(504, str(exc)) from exc
-        finally:
-            centre.preview_lock.release()
-        result["delay_change_s"] = (result["candidate"]["mean_time_loss_s"]
-                                    - result["current"]["mean_time_loss_s"])
-        return result
+        return PreviewJob(fj.scenario, junction_id, info["route_file"], field_time_s,
+                          body.window_s, tuple(current), tuple(candidate),
+                          str(centre.settings.workdir / "preview" / f"{time.time_ns()}"),
+                          centre.settings.seed)
 
     @app.get("/api/junctions/{junction_id}/plans", tags=["plans"],
              response_model=list[schemas.ChangeOut])

@@ -19,7 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 log = logging.getLogger("nhip.centre.preview")
 
@@ -27,8 +27,14 @@ DEFAULT_WINDOW_S = 600.0
 # After the window, vehicles still inside get this long to leave.
 DRAIN_S = 300.0
 DEFAULT_TIMEOUT_S = 60.0
+# How often a running preview checks whether its asker is still there.
+POLL_S = 0.25
 
 _TRIP = re.compile(r'<trip id="[^"]*" type="[^"]*" depart="([0-9.]+)"')
+
+
+class PreviewCancelled(RuntimeError):
+    """The asker went away before the preview finished."""
 
 
 class NothingToPreview(RuntimeError):
@@ -136,20 +142,27 @@ def _work(job: PreviewJob, reply) -> None:
         reply.send({"ok": False, "error": repr(exc)})
 
 
-def run_preview(job: PreviewJob, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
-    """Runs both simulations in a child process; ``PreviewFailed`` after ``timeout_s``."""
+def run_preview(job: PreviewJob, timeout_s: float = DEFAULT_TIMEOUT_S,
+                cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    """Runs both simulations in a child process; ``PreviewFailed`` after ``timeout_s``,
+    ``PreviewCancelled`` as soon as ``cancelled()`` says the asker is gone (the child is
+    stopped, so an abandoned preview does not hold the one preview slot)."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     process = context.Process(target=_work, args=(job, send), daemon=True,
                               name="nhip-preview")
     process.start()
     try:
-        if not receive.poll(timeout_s):
-            raise PreviewFailed(f"preview of {job.junction_id} took longer than "
-                                f"{timeout_s:g} s and was stopped")
+        deadline = time.monotonic() + timeout_s
+        while not receive.poll(POLL_S):
+            if cancelled():
+                raise PreviewCancelled(f"preview of {job.junction_id}: the asker left")
+            if time.monotonic() > deadline:
+                raise PreviewFailed(f"preview of {job.junction_id} took longer than "
+                                    f"{timeout_s:g} s and was stopped")
         result = receive.recv()
     finally:
-        process.join(timeout=5)
+        process.join(timeout=0 if cancelled() else 5)
         if process.is_alive():
             process.kill()
             process.join()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 
 from incidents.bus import EVENTS_STREAM
@@ -154,8 +155,18 @@ def test_a_rejected_change_never_reaches_the_field(live_centre):
     assert live_centre.wait_for_state("TP")["plan"]["greens_s"] != [40.0, 8.0, 40.0]
 
 
+def _field_has_run(live_centre, junction_id: str, field_s: float) -> None:
+    """Waits until the field's own clock at the junction has passed ``field_s``."""
+    hub = live_centre.centre.hub
+    deadline = time.monotonic() + 60
+    while hub.field_time_s.get(junction_id, 0.0) < field_s:
+        assert time.monotonic() < deadline, f"the field did not reach {field_s:g} s"
+        time.sleep(0.5)
+
+
 def test_preview_runs_both_plans_on_recent_demand(live_centre):
     """The preview simulates the same vehicles under the current and proposed plan."""
+    _field_has_run(live_centre, "TP", 300)
     with live_centre.client("operator") as client:
         response = client.post("/api/junctions/TP/plan/preview",
                                json={"greens_s": [45, 8, 45], "window_s": 300})
@@ -293,10 +304,7 @@ def test_preview_replays_only_traffic_the_field_has_seen(live_centre):
     """The window ends at the field's own clock, whatever a field controller reports, and
     the preview leaves no files behind."""
     tp = [g.id for g in live_centre.centre.desk.layout("TP").groups]
-    hub = live_centre.centre.hub
-    deadline = time.monotonic() + 60
-    while hub.field_time_s.get("TP", 0.0) < 120 and time.monotonic() < deadline:
-        time.sleep(0.5)  # two minutes of field time: some traffic to replay
+    _field_has_run(live_centre, "TP", 120)  # two minutes of field time: traffic to replay
     with live_centre.client("controller") as client:
         wild = client.post("/api/junctions/TP/state", json={
             "sim_time_s": 1e9, "phase_index": 0, "stage": "green", "stage_elapsed_s": 1.0,
@@ -339,3 +347,27 @@ def test_recent_trips_stop_at_the_window_end(tmp_path):
     assert departs[0] == 0.0 and departs[-1] == 290.0
     assert recent_trips(routes, 900.0, 200.0, out) == 20  # 700..890, shifted to 0..190
     assert "depart=\"190.00\"" in out.read_text()
+
+
+def test_a_preview_whose_asker_leaves_is_stopped(live_centre):
+    """An abandoned preview frees the one preview slot at once, not at its end."""
+    _field_has_run(live_centre, "TP", 600)
+    with live_centre.client("operator") as client:
+        greens = client.get("/api/junctions/TP").json()["config"]["greens_s"]
+    with live_centre.client("operator") as client:
+        whole = client.post("/api/junctions/TP/plan/preview",
+                            json={"greens_s": greens, "window_s": 1800}).json()
+    # A whole preview takes longer than the asker below waits plus the slack allowed.
+    assert whole["wall_s"] > 1.3
+    lock = live_centre.centre.preview_lock
+    with live_centre.client("operator") as client:
+        client.timeout = httpx.Timeout(0.3)
+        with pytest.raises(httpx.ReadTimeout):
+            client.post("/api/junctions/TP/plan/preview",
+                        json={"greens_s": greens, "window_s": 1800})
+    left_at = time.monotonic()
+    while not lock.acquire(blocking=False):
+        assert time.monotonic() - left_at < 1.0, "the abandoned preview kept running"
+        time.sleep(0.1)
+    lock.release()
+    assert not list((live_centre.centre.settings.workdir / "preview").glob("*"))
