@@ -1,7 +1,9 @@
 """The centre's HTTP API and dashboard routes (FastAPI).
 
-Every route needs a token (``Authorization: Bearer ...`` or the session cookie set by
-``POST /api/session``) whose role grants the route's permission. Refusals are plain:
+Every ``/api`` route but the session's needs a token (``Authorization: Bearer ...`` or
+the session cookie set by ``POST /api/session``) whose role grants the route's
+permission; the page, its static files, ``/healthz``, ``/metrics`` (for the scraper) and
+the OpenAPI docs answer without one. Refusals are plain:
 401 without a valid token, 403 naming the role and what it may not do, 404 for unknown
 ids, 409 for a change in the wrong state, 413 for a body over the size limit (before it
 is parsed), 422 for malformed bodies and for plans that break a junction's safety rules

@@ -109,8 +109,8 @@ def _verify(args: argparse.Namespace) -> int:
     except OSError as error:
         raise SystemExit(f"--dir: {error}") from None
     for name, result in results.items():
-        state = "intact" if result.ok else (f"BROKEN at line {result.first_bad_line}: "
-                                            f"{result.problem}")
+        state = ("intact, last hash " + result.last_hash if result.ok else
+                 f"BROKEN at line {result.first_bad_line}: {result.problem}")
         print(f"{name}: {result.records} records, {state}")
     return 0 if all(r.ok for r in results.values()) else 1
 

@@ -30,6 +30,10 @@ class Verification:
     records: int
     first_bad_line: int | None = None
     problem: str = ""
+    # The hash of the last record checked (the anchor when there is none). Records removed
+    # from the end leave a shorter chain that is still whole; only a copy of the count and
+    # this hash kept elsewhere shows them.
+    last_hash: str = ""
 
 
 def _digest(prev: str, record: dict[str, Any]) -> str:
@@ -81,7 +85,7 @@ class HashChainLedger:
                                     "record content does not match its hash")
             prev = stated_hash
             count += 1
-        return Verification(True, count)
+        return Verification(True, count, last_hash=prev)
 
     def drop_head(self, keep: Callable[[dict[str, Any]], bool]) -> int:
         """Drops leading records until the first one ``keep`` accepts; returns how many."""

@@ -145,8 +145,9 @@ def _count(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{line}: {sum(c.values())}" for line, c in sorted(totals.items()))
     print(f"wrote {path} ({summary or 'no crossings'})")
     if sender is not None:
+        short = f" ({sender.skipped} under 1 s not sent)" if sender.skipped else ""
         print(f"optimizer at {args.optimizer}: {sender.delivered} of "
-              f"{sender.delivered + sender.failed} intervals delivered")
+              f"{sender.delivered + sender.failed} intervals delivered{short}")
     return 0
 
 

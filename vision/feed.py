@@ -26,6 +26,10 @@ from vision.pipeline import IntervalReport
 
 logger = logging.getLogger(__name__)
 
+# The shortest interval the optimizer takes (optimizer.junction.MIN_INTERVAL_S; not
+# imported, so that counting needs none of the optimizer's dependencies).
+MIN_INTERVAL_S = 1.0
+
 
 def plan_request(camera: CameraConfig, report: IntervalReport) -> pb.PlanRequest:
     """Builds the optimizer's request from one interval of camera figures."""
@@ -81,6 +85,7 @@ class OptimizerFeed:
         self.plans: list[pb.Plan] = []
         self.delivered = 0
         self.failed = 0
+        self.skipped = 0  # intervals too short to send
         # The status code of the outage in progress; None while the optimizer answers.
         self._outage: grpc.StatusCode | None = None
         self._outage_failures = 0
@@ -109,7 +114,15 @@ class OptimizerFeed:
 
     def deliver(self, report: IntervalReport) -> pb.Plan | None:
         """Sends like ``send`` but never raises: an interval the optimizer does not take
-        is logged (once per outage) and skipped, and counting goes on."""
+        is logged (once per outage) and skipped, and counting goes on. A last, partial
+        interval shorter than the optimizer takes (a clip's tail) is kept in the counts
+        and not sent."""
+        if report.end_s - report.start_s < MIN_INTERVAL_S:
+            self.skipped += 1
+            logger.info("interval %d of camera %s lasts %.2f s, under the optimizer's "
+                        "%g s; kept in the counts, not sent", report.index,
+                        self.camera.camera_id, report.end_s - report.start_s, MIN_INTERVAL_S)
+            return None
         try:
             plan = self.send(report)
         except VisionError as error:

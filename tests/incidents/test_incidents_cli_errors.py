@@ -56,6 +56,26 @@ def test_verify_reads_an_existing_store_without_writing(tmp_path: Path, capsys) 
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
+def test_records_cut_from_the_end_show_in_the_count_and_last_hash(tmp_path: Path,
+                                                                   capsys) -> None:
+    store = EvidenceStore(tmp_path)
+    for k in range(3):
+        store.record_violation(make_event(k + 1), plate=f"60A-111.1{k}")
+    assert main(["verify-evidence", "--dir", str(tmp_path)]) == 0
+    whole = capsys.readouterr().out.splitlines()[0]
+    log = tmp_path / "violations.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:-1]))
+
+    # The shorter chain is still whole, so only the printed count and hash differ.
+    assert main(["verify-evidence", "--dir", str(tmp_path)]) == 0
+    cut = capsys.readouterr().out.splitlines()[0]
+    assert whole.startswith("violations: 3 records, intact, last hash ")
+    assert cut.startswith("violations: 2 records, intact, last hash ")
+    assert whole.rsplit(" ", 1)[1] != cut.rsplit(" ", 1)[1]
+    assert len(cut.rsplit(" ", 1)[1]) == 64
+
+
 def _receiver(**options: Any) -> dict[str, Any]:
     return {"name": "police", "url": "https://127.0.0.1:9/alerts",
             "secret_env": "NHIP_TEST_SECRET_POLICE", **options}

@@ -240,3 +240,27 @@ def test_a_new_kind_of_failure_is_logged_again(caplog: pytest.LogCaptureFixture)
     assert len(warnings) == 1
     assert "UNAVAILABLE" in warnings[0]
     assert "check that the optimizer runs at that address" in warnings[0]
+
+
+def test_a_tail_shorter_than_the_optimizer_takes_is_not_sent(
+    loop_thread: _LoopThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A clip's last 0.17 s would be refused (interval_s must be at least 1): it stays in
+    the counts and is not sent, so no refusal is logged for it."""
+    servicer = FlakyOptimizer(refusals=0)
+    server, port = _serve(loop_thread, servicer)
+    camera = camera_config()
+    feed = OptimizerFeed(f"127.0.0.1:{port}", camera)
+    whole = _report(camera)
+    tail = IntervalReport(4, 120.0, 120.17, whole.lanes, whole.lines)
+    caplog.set_level("INFO", logger="vision.feed")
+    try:
+        sent = [feed.deliver(whole), feed.deliver(tail)]
+    finally:
+        feed.close()
+        loop_thread.run(server.stop(0))
+
+    assert sent[0] is not None and sent[1] is None
+    assert (feed.delivered, feed.failed, feed.skipped) == (1, 0, 1)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert any("lasts 0.17 s" in r.getMessage() for r in caplog.records)
