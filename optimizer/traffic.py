@@ -43,16 +43,15 @@ class PcuFactors:
         )
 
 
-# Saturation flow of one lane, PCU per hour of green. 1,300 is not a published figure: it
-# was set in SUMO so that Webster's cycle for the Tân Phong demand lands where a sweep of
-# fixed cycles found the least delay (sumo_networks/tan_phong/README.md). Published values
-# are higher: TRL RR67 gives 2,080 pcu/h for a non-nearside 3.2 m lane; the width-based
-# estimate in optimizer/saturation.py gives 1,920 for 3.2 m of car traffic.
+# Saturation flow of one lane, PCU per hour of green. 1,300 is an assumption, not a
+# published figure; with it, Webster's cycle for the Tân Phong morning demand is 68 s
+# (Y = 0.60, L = 15 s; sumo_networks/tan_phong/README.md). Published values are higher:
+# TRL RR67 gives 2,080 pcu/h for a non-nearside 3.2 m lane; the width-based estimate in
+# optimizer/saturation.py gives 1,920 for 3.2 m of car traffic.
 DEFAULT_SATURATION_PCU_PER_H_PER_LANE = 1300.0
 
 # Share of a lane's saturation flow that a permissive (opposed) turn gets. Left-turners
 # filter through gaps in the opposing stream and the rest go at the end of the green;
 # HCM 2010 puts the permissive left-turn factor between about 0.1 and 0.6 with opposing
-# flow. 0.35 is the value at which Webster's cycle matches the best fixed cycle found by
-# sweeping cycles in SUMO on the Tân Phong scenario (sumo_networks/tan_phong/README.md).
+# flow. 0.35, inside that range, is an assumption (sumo_networks/tan_phong/README.md).
 PERMISSIVE_FACTOR = 0.35
