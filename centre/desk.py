@@ -184,8 +184,9 @@ class PlanDesk:
             # Runs again whenever another writer got in first; the last run is the one
             # written, so the audit entry gets the configuration that run replaced.
             read["before"] = before = self._stored_or_initial(junction_id, stored)
-            self._recheck(change, before)
-            self._check_version(change, before)
+            if change["status"] == "pending":  # otherwise _decided refuses it as it is
+                self._recheck(change, before)
+                self._check_version(change, before)
             change = self._decided(user, change_id, change, "approved", note)
             return [change, self._apply_to_config(before, change)]
 
@@ -199,8 +200,6 @@ class PlanDesk:
         return change
 
     def _recheck(self, change: dict[str, Any], current: dict[str, Any]) -> None:
-        if change["status"] != "pending":
-            return  # _decided refuses it as not pending
         junction_id, payload = change["junction_id"], change["payload"]
         if change["kind"] == "bounds":  # stored as [[min, max], ...]; checked as requested
             payload = {"phases": [{"min_green_s": low, "max_green_s": high}
@@ -214,8 +213,6 @@ class PlanDesk:
                  for r in exc.refusals], ("change", change["id"], "payload")) from exc
 
     def _check_version(self, change: dict[str, Any], current: dict[str, Any]) -> None:
-        if change["status"] != "pending":
-            return  # _decided refuses it as not pending
         now = int(current.get("version", 0))
         base = change.get("config_version")
         if base == now:
